@@ -1,0 +1,353 @@
+//! Record/replay cassettes.
+//!
+//! A cassette is a JSON-lines file, one exchange per line:
+//! `{"fingerprint": "…", "provider": "openai", "recorded_at": "…", "labels": {…},
+//! "request": {…}, "response": {…}}`. `request` and `response` are the serde forms of
+//! [`ChatRequest`] and [`ChatResponse`]. Lines may be edited by hand: the fingerprint is
+//! recomputed from `request` on load (the stored one is informative), and empty lines and
+//! lines starting with `#` or `//` are skipped.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::fingerprint;
+use crate::{
+    ApiKey, CallLabels, ChatRequest, ChatResponse, ChatStream, LlmClient, LlmError, Message,
+    ProbeReport, StreamEvent,
+};
+
+/// One recorded exchange: a line of a cassette.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CassetteEntry {
+    /// Fingerprint of `request` when it was recorded (recomputed on load).
+    #[serde(default)]
+    pub fingerprint: String,
+    /// The provider that answered.
+    #[serde(default)]
+    pub provider: String,
+    /// When the exchange was recorded (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
+    /// Who made the call; informative only, not used for matching.
+    #[serde(default, skip_serializing_if = "is_unlabelled")]
+    pub labels: CallLabels,
+    /// The request, with the model and parameters the client resolved.
+    pub request: ChatRequest,
+    /// The answer.
+    pub response: ChatResponse,
+}
+
+fn is_unlabelled(labels: &CallLabels) -> bool {
+    *labels == CallLabels::default()
+}
+
+/// Replaces every occurrence of the key in `text` with `***`. Keys shorter than 8
+/// characters are not real keys; replacing them would corrupt ordinary text.
+fn scrub(text: String, secret: Option<&ApiKey>) -> String {
+    match secret.map(ApiKey::expose) {
+        Some(key) if key.len() >= 8 && text.contains(key) => text.replace(key, "***"),
+        _ => text,
+    }
+}
+
+/// Appends exchanges to a cassette. The file is created (or truncated) at the first write.
+struct CassetteWriter {
+    path: PathBuf,
+    provider: &'static str,
+    secret: Option<ApiKey>,
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl CassetteWriter {
+    fn append(&self, request: &ChatRequest, response: &ChatResponse) -> Result<(), LlmError> {
+        let mut response = response.clone();
+        // Latency and cache flags describe this run, not the answer.
+        response.from_cache = false;
+        let entry = CassetteEntry {
+            fingerprint: fingerprint(request),
+            provider: self.provider.to_owned(),
+            recorded_at: Some(chrono::Utc::now().to_rfc3339()),
+            labels: request.options.labels.clone(),
+            request: request.clone(),
+            response,
+        };
+        let error = |message: String| LlmError::Cassette {
+            path: self.path.clone(),
+            message,
+        };
+        let line = serde_json::to_string(&entry).map_err(|e| error(e.to_string()))?;
+        let mut line = scrub(line, self.secret.as_ref());
+        line.push('\n');
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        if file.is_none() {
+            if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| error(format!("cannot create its directory: {e}")))?;
+            }
+            *file = Some(
+                std::fs::File::create(&self.path)
+                    .map_err(|e| error(format!("cannot create: {e}")))?,
+            );
+        }
+        let Some(handle) = file.as_mut() else {
+            return Err(error("not open".into()));
+        };
+        handle
+            .write_all(line.as_bytes())
+            .and_then(|()| handle.flush())
+            .map_err(|e| error(format!("cannot write: {e}")))
+    }
+}
+
+/// Records every answer that reaches it to a cassette.
+pub(crate) struct RecordingClient {
+    inner: Arc<dyn LlmClient>,
+    writer: Arc<CassetteWriter>,
+}
+
+impl RecordingClient {
+    pub(crate) fn new(
+        inner: Arc<dyn LlmClient>,
+        path: PathBuf,
+        provider: &'static str,
+        secret: Option<ApiKey>,
+    ) -> Self {
+        Self {
+            inner,
+            writer: Arc::new(CassetteWriter {
+                path,
+                provider,
+                secret,
+                file: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl LlmClient for RecordingClient {
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
+        let response = self.inner.chat(request.clone()).await?;
+        self.writer.append(&request, &response)?;
+        Ok(response)
+    }
+
+    async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
+        let stream = self.inner.chat_stream(request.clone()).await?;
+        let writer = Arc::clone(&self.writer);
+        Ok(stream
+            .map(move |item| match item {
+                Ok(StreamEvent::Done(response)) => writer
+                    .append(&request, &response)
+                    .map(|()| StreamEvent::Done(response)),
+                other => other,
+            })
+            .boxed())
+    }
+
+    async fn probe(&self) -> Result<ProbeReport, LlmError> {
+        self.inner.probe().await
+    }
+}
+
+struct Recorded {
+    line: usize,
+    fingerprint: String,
+    request: ChatRequest,
+    response: ChatResponse,
+}
+
+/// Answers from a cassette, without network. The n-th call with a given fingerprint
+/// gets the n-th answer recorded for it (the last one repeats when calls outnumber
+/// answers), so concurrent identical calls get the recorded answers, each once.
+pub(crate) struct ReplayClient {
+    path: PathBuf,
+    recorded: Vec<Recorded>,
+    by_fingerprint: HashMap<String, Vec<usize>>,
+    served: Mutex<HashMap<String, usize>>,
+}
+
+impl ReplayClient {
+    pub(crate) fn load(path: &Path) -> Result<Self, LlmError> {
+        let error = |message: String| LlmError::Cassette {
+            path: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+        let mut recorded = Vec::new();
+        let mut by_fingerprint: HashMap<String, Vec<usize>> = HashMap::new();
+        for (index, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("//") {
+                continue;
+            }
+            let entry: CassetteEntry = serde_json::from_str(trimmed)
+                .map_err(|e| error(format!("line {}: {e}", index + 1)))?;
+            let fingerprint = fingerprint(&entry.request);
+            by_fingerprint
+                .entry(fingerprint.clone())
+                .or_default()
+                .push(recorded.len());
+            recorded.push(Recorded {
+                line: index + 1,
+                fingerprint,
+                request: entry.request,
+                response: entry.response,
+            });
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            recorded,
+            by_fingerprint,
+            served: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn answer(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
+        let fingerprint = fingerprint(request);
+        let Some(answers) = self.by_fingerprint.get(&fingerprint) else {
+            return Err(LlmError::ReplayMiss {
+                path: self.path.clone(),
+                summary: summary(request),
+                nearest: self.nearest(request),
+                fingerprint,
+            });
+        };
+        let turn = {
+            let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = served.entry(fingerprint.clone()).or_insert(0);
+            let turn = *count;
+            *count += 1;
+            turn
+        };
+        let index = answers
+            .get(turn)
+            .or_else(|| answers.last())
+            .copied()
+            .unwrap_or_default();
+        let recorded = self.recorded.get(index).ok_or_else(|| LlmError::Cassette {
+            path: self.path.clone(),
+            message: format!("internal index {index} out of range"),
+        })?;
+        let mut response = recorded.response.clone();
+        response.latency_ms = 0;
+        response.from_cache = false;
+        Ok(response)
+    }
+
+    /// Describes the recorded request closest to `request` and how they differ.
+    fn nearest(&self, request: &ChatRequest) -> String {
+        let best = self
+            .recorded
+            .iter()
+            .map(|recorded| (differences(&recorded.request, request), recorded))
+            .min_by_key(|(diffs, recorded)| (diffs.len(), std::cmp::Reverse(recorded.line)));
+        match best {
+            None => "the cassette has no entries".into(),
+            Some((diffs, recorded)) => format!(
+                "nearest recorded request: line {} (fingerprint {}), differs in {}",
+                recorded.line,
+                recorded.fingerprint,
+                diffs.join(", ")
+            ),
+        }
+    }
+}
+
+fn summary(request: &ChatRequest) -> String {
+    let last = request.messages.last().map_or(String::new(), |message| {
+        let text = match message {
+            Message::User { content }
+            | Message::Assistant { content, .. }
+            | Message::Tool { content, .. } => content,
+        };
+        let mut short: String = text.chars().take(60).collect();
+        if short.len() < text.len() {
+            short.push('…');
+        }
+        short
+    });
+    format!(
+        "model {}, {} messages, last {:?}",
+        request.model(),
+        request.messages.len(),
+        last
+    )
+}
+
+/// The fields (and first message) in which two requests differ.
+fn differences(recorded: &ChatRequest, wanted: &ChatRequest) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if recorded.model() != wanted.model() {
+        diffs.push(format!(
+            "model ({} vs {})",
+            recorded.model(),
+            wanted.model()
+        ));
+    }
+    if recorded.system != wanted.system {
+        diffs.push("system".into());
+    }
+    if recorded.messages != wanted.messages {
+        let first = recorded
+            .messages
+            .iter()
+            .zip(&wanted.messages)
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| recorded.messages.len().min(wanted.messages.len()));
+        diffs.push(format!(
+            "messages from [{first}] ({} recorded vs {} now)",
+            recorded.messages.len(),
+            wanted.messages.len()
+        ));
+    }
+    if recorded.tools != wanted.tools || recorded.tool_choice != wanted.tool_choice {
+        diffs.push("tools".into());
+    }
+    if recorded.response_format != wanted.response_format {
+        diffs.push("response_format".into());
+    }
+    if recorded.options.temperature != wanted.options.temperature {
+        diffs.push(format!(
+            "temperature ({:?} vs {:?})",
+            recorded.options.temperature, wanted.options.temperature
+        ));
+    }
+    if recorded.options.max_tokens != wanted.options.max_tokens {
+        diffs.push(format!(
+            "max_tokens ({:?} vs {:?})",
+            recorded.options.max_tokens, wanted.options.max_tokens
+        ));
+    }
+    diffs
+}
+
+#[async_trait]
+impl LlmClient for ReplayClient {
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
+        self.answer(&request)
+    }
+
+    async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
+        self.answer(&request).map(ChatResponse::into_stream)
+    }
+
+    async fn probe(&self) -> Result<ProbeReport, LlmError> {
+        Ok(ProbeReport {
+            provider: "replay".into(),
+            endpoint: self.path.display().to_string(),
+            detail: format!(
+                "{} recorded exchanges, {} distinct requests",
+                self.recorded.len(),
+                self.by_fingerprint.len()
+            ),
+        })
+    }
+}
