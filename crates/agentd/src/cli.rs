@@ -1,0 +1,147 @@
+//! The command line: `agentd [--config FILE] <command>`.
+//!
+//! Exit codes: 0 on success, 1 when the command failed, 2 for a usage or configuration
+//! error (clap's own convention for usage errors).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+use crate::config::{Config, ConfigError};
+
+/// AI agents with roles working on a repository around the clock.
+#[derive(Debug, Parser)]
+#[command(name = "agentd", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "AGENTD_CONFIG",
+        default_value = "agentd.yaml"
+    )]
+    pub config: PathBuf,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// More log output (-v: info, -vv: debug, -vvv: trace). `RUST_LOG` overrides it.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter agentd.yaml into DIR (default: the current directory).
+    Init {
+        /// Where to write agentd.yaml.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite an existing agentd.yaml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Send one prompt through the configured LLM client and print the answer.
+    Ask(commands::ask::AskArgs),
+    /// Check the configuration and that the LLM provider answers.
+    Doctor,
+}
+
+/// Parses the process arguments, runs the command, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.verbose);
+    let mut stdout = std::io::stdout().lock();
+    match run(cli, &mut stdout) {
+        Ok(code) => code,
+        Err(err) => {
+            let _ = stdout.flush();
+            eprintln!("error: {err:#}");
+            if err.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Runs a parsed command, writing its output to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Init { dir, force } => {
+            commands::init::run(&dir, force, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ask(args) => {
+            let config = load_config(&cli.config)?;
+            runtime()?.block_on(commands::ask::run(&config, &args, out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => {
+            let healthy = runtime()?.block_on(commands::doctor::run(&cli.config, out))?;
+            Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    if !path.exists() {
+        return Err(anyhow::Error::new(ConfigError::Read {
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file (create one with `agentd init`, or pass --config FILE)",
+            ),
+        }));
+    }
+    Ok(Config::load(path)?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn init_logging(format: LogFormat, verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests calling `main` twice) is harmless: keep the first.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

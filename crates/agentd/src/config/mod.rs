@@ -1,0 +1,277 @@
+//! The `agentd.yaml` contract: loading, `${VAR}` expansion, `AGENTD_<SECTION>__<KEY>`
+//! overrides, and errors that name the key and the file.
+//!
+//! Order of precedence (later wins): the YAML file, then environment overrides. Expansion
+//! of `${VAR}` happens on the file's string values only, before the overrides are merged,
+//! so an override is taken literally.
+//!
+//! Each section's type lives in the crate that owns the subsystem (e.g.
+//! [`agentd_llm::LlmSettings`]); this module only assembles them, so the config reference
+//! (`docs/config.md`) and the types cannot drift apart (a test checks it).
+
+mod expand;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use figment::providers::Env;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
+pub use expand::{ExpandError, expand};
+
+/// The prefix of environment overrides: `AGENTD_LLM__MODEL=gpt-4o` sets `llm.model`.
+pub const ENV_PREFIX: &str = "AGENTD_";
+
+/// Everything `agentd` reads from `agentd.yaml`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The LLM provider every agent thinks through.
+    pub llm: agentd_llm::LlmSettings,
+    /// The orchestrator's loop: how often it checks, how often a task may be tried.
+    pub orchestrator: OrchestratorSettings,
+    /// Per-role overrides of the LLM parameters, keyed by role name (`ceo`, `developer`, …).
+    pub agents: BTreeMap<String, AgentSettings>,
+}
+
+/// The `orchestrator` section.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrchestratorSettings {
+    /// Seconds between two passes of the main loop (health, idle CEO, stuck-task sweep).
+    pub check_interval: f64,
+    /// How many times a task is tried before it is dead-lettered and escalated.
+    pub max_task_attempts: u32,
+    /// Seconds a task may run before its lease expires and it is reclaimed.
+    pub task_timeout: f64,
+}
+
+impl Default for OrchestratorSettings {
+    fn default() -> Self {
+        Self {
+            check_interval: 5.0,
+            max_task_attempts: 3,
+            task_timeout: 1800.0,
+        }
+    }
+}
+
+/// One entry of the `agents` section: LLM parameters for one role. Unset keys fall back
+/// to the `llm` section.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// Sampling temperature for this role.
+    pub temperature: Option<f32>,
+    /// Maximum output tokens per call for this role.
+    pub max_tokens: Option<u32>,
+    /// Model for this role (e.g. a cheaper model for reviewers).
+    pub model: Option<String>,
+}
+
+/// Why the configuration could not be loaded. Every variant names the file; the
+/// `Invalid` variant lists each bad key with the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML, or its top level is not a mapping.
+    #[error("config file {path} is not valid YAML: {message}")]
+    Syntax {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A `${VAR}` reference could not be expanded.
+    #[error("config file {path}, key `{key}`: {source}")]
+    Expand {
+        /// The config file.
+        path: PathBuf,
+        /// The dotted key whose value holds the reference.
+        key: String,
+        /// What was wrong with it.
+        source: ExpandError,
+    },
+    /// Unknown keys, wrong types or missing values.
+    #[error("invalid configuration in {path}:\n{problems}")]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// One line per problem: the key, where its value came from, and what is wrong.
+        problems: String,
+    },
+}
+
+impl Config {
+    /// Loads `path`, expands `${VAR}` references from the process environment, and applies
+    /// `AGENTD_<SECTION>__<KEY>` overrides. Relative paths in the file are taken relative
+    /// to the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::load`] with an explicit variable lookup for `${VAR}` expansion (the
+    /// `AGENTD_…` overrides still come from the process environment).
+    pub fn load_with_env(
+        path: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Config = extract(path, &text, lookup)?;
+        config.resolve_relative_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(config)
+    }
+
+    fn resolve_relative_paths(&mut self, base: &Path) {
+        if let Some(cassette) = &self.llm.cassette {
+            self.llm.cassette = Some(resolve(base, cassette));
+        }
+    }
+}
+
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() || base.as_os_str().is_empty() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Parses, expands and merges overrides into any section-shaped type; [`Config::load`]
+/// is this with [`Config`].
+fn extract<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<T, ConfigError> {
+    let parsed: Option<Value> =
+        serde_norway::from_str(text).map_err(|err| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: err.to_string(),
+        })?;
+    let dict = match parsed {
+        // An empty file (or one holding only comments) is an empty configuration.
+        None => Dict::new(),
+        Some(Value::Dict(_, dict)) => dict,
+        Some(other) => {
+            return Err(ConfigError::Syntax {
+                path: path.to_owned(),
+                message: format!(
+                    "the top level must be a mapping of sections, found {}",
+                    other.to_actual()
+                ),
+            });
+        }
+    };
+    let mut dict = dict;
+    for (key, value) in dict.iter_mut() {
+        expand_value(value, key, lookup).map_err(|(key, source)| ConfigError::Expand {
+            path: path.to_owned(),
+            key,
+            source,
+        })?;
+    }
+    Figment::new()
+        .merge(ExpandedFile {
+            path: path.to_owned(),
+            dict,
+        })
+        .merge(env_overrides())
+        .extract()
+        .map_err(|err| ConfigError::Invalid {
+            path: path.to_owned(),
+            problems: describe(err),
+        })
+}
+
+/// `AGENTD_<SECTION>__<KEY>` variables. Only names with a `__` are overrides, so that
+/// unrelated variables such as `AGENTD_REQUIRE_ALL` are not mistaken for config keys.
+fn env_overrides() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| key.as_str().contains("__"))
+        .split("__")
+}
+
+fn expand_value(
+    value: &mut Value,
+    key: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), (String, ExpandError)> {
+    match value {
+        Value::String(_, text) => {
+            *text = expand(text, lookup).map_err(|err| (key.to_owned(), err))?;
+        }
+        Value::Dict(_, dict) => {
+            for (child, value) in dict.iter_mut() {
+                expand_value(value, &format!("{key}.{child}"), lookup)?;
+            }
+        }
+        Value::Array(_, items) => {
+            for (index, value) in items.iter_mut().enumerate() {
+                expand_value(value, &format!("{key}[{index}]"), lookup)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// One line per figment error, e.g. ``key `llm.temperature` (from environment variable
+/// AGENTD_LLM__TEMPERATURE): invalid type …``.
+fn describe(errors: figment::Error) -> String {
+    let mut out = String::new();
+    for err in errors {
+        let key = if err.path.is_empty() {
+            "(top level)".to_owned()
+        } else {
+            err.path.join(".")
+        };
+        // Only two providers exist: the file, and the environment overrides, whose
+        // variable name is rebuilt here (figment's own rendering loses the `__`).
+        let origin = match err.metadata.as_ref().map(|md| &md.source) {
+            None => None,
+            Some(Some(figment::Source::File(_))) => Some("the file".to_owned()),
+            Some(_) => Some(format!(
+                "environment variable {ENV_PREFIX}{}",
+                err.path.join("__").to_uppercase()
+            )),
+        };
+        let _ = match origin {
+            Some(origin) => writeln!(out, "  - key `{key}` (from {origin}): {}", err.kind),
+            None => writeln!(out, "  - key `{key}`: {}", err.kind),
+        };
+    }
+    out.trim_end().to_owned()
+}
+
+/// The YAML file after expansion, as a figment provider that names the file in errors.
+struct ExpandedFile {
+    path: PathBuf,
+    dict: Dict,
+}
+
+impl Provider for ExpandedFile {
+    fn metadata(&self) -> Metadata {
+        Metadata::from("config file", self.path.as_path())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.dict.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,13 @@
+//! The `agentd` daemon and CLI, as a library so its commands can be tested and embedded.
+//!
+//! This crate is the top layer: it loads [`config::Config`] from `agentd.yaml`, wires the
+//! concrete backends of the lower crates (`agentd-llm`, …) and runs the command the user
+//! asked for. It owns no agent logic of its own.
+//!
+//! - [`cli`]: the clap command line, logging set-up and exit codes.
+//! - [`config`]: the `agentd.yaml` contract (expansion, env overrides, errors).
+//! - [`commands`]: one module per subcommand.
+
+pub mod cli;
+pub mod commands;
+pub mod config;

@@ -1,0 +1,403 @@
+//! End-to-end tests of the `agentd` binary: the real executable as a child process, with
+//! its config in a temp dir, against an OpenAI-format server on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+const SECRET: &str = "sk-test-agentd-cli-0123456789";
+
+/// What the fake provider saw and how it should answer.
+#[derive(Default)]
+struct Provider {
+    requests: Mutex<Vec<(HeaderMap, Value)>>,
+    reject_key: bool,
+}
+
+/// A server speaking OpenAI Chat Completions on a random loopback port, on its own thread.
+struct Server {
+    addr: SocketAddr,
+    provider: Arc<Provider>,
+}
+
+impl Server {
+    fn start(reject_key: bool) -> Server {
+        let provider = Arc::new(Provider {
+            reject_key,
+            ..Provider::default()
+        });
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/models", get(models))
+            .with_state(provider.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        Server { addr, provider }
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    fn requests(&self) -> Vec<(HeaderMap, Value)> {
+        self.provider.requests.lock().unwrap().clone()
+    }
+}
+
+fn unauthorized() -> Response {
+    let body = json!({"error": {"message": "Incorrect API key provided: sk-test-***. You can find your API key at https://platform.openai.com/account/api-keys.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}});
+    (
+        StatusCode::UNAUTHORIZED,
+        [("x-request-id", "req_cli_401")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn models(State(provider): State<Arc<Provider>>) -> Response {
+    if provider.reject_key {
+        return unauthorized();
+    }
+    axum::Json(json!({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "created": 1, "owned_by": "system"}]})).into_response()
+}
+
+async fn chat(
+    State(provider): State<Arc<Provider>>,
+    headers: HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
+    let body = body.0;
+    provider
+        .requests
+        .lock()
+        .unwrap()
+        .push((headers, body.clone()));
+    if provider.reject_key {
+        return unauthorized();
+    }
+    if body["stream"] == json!(true) {
+        let sse =
+            std::fs::read_to_string(format!("{FIXTURES}/openai_chat_stream_text.sse")).unwrap();
+        return ([(header::CONTENT_TYPE, "text/event-stream")], sse).into_response();
+    }
+    let content = if body["response_format"]["type"] == json!("json_schema") {
+        json!({"risks": ["scope creep", "flaky tests"], "count": 2}).to_string()
+    } else {
+        "Tests first, then code.".to_owned()
+    };
+    axum::Json(json!({
+        "id": "chatcmpl-cli-1",
+        "object": "chat.completion",
+        "created": 1727346165,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28},
+        "system_fingerprint": "fp_cli"
+    }))
+    .into_response()
+}
+
+/// A temp dir holding `agentd.yaml` for a server.
+fn config_for(server: &Server, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "llm:\n  provider: openai_compatible\n  base_url: {}\n  api_key: ${{CLI_TEST_KEY}}\n  model: gpt-4o-mini\n  max_retries: 0\n{extra}",
+        server.base_url()
+    );
+    std::fs::write(dir.path().join("agentd.yaml"), yaml).unwrap();
+    dir
+}
+
+fn agentd(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_agentd"))
+        .current_dir(dir)
+        .args(args)
+        .env("CLI_TEST_KEY", SECRET)
+        .env("RUST_LOG", "trace")
+        .env_remove("AGENTD_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn assert_no_secret(output: &Output) {
+    let (stdout, stderr) = text(output);
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "the API key leaked:\n{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn init_writes_a_config_that_loads_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("project");
+    let output = agentd(dir.path(), &["init", "project"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let written = std::fs::read_to_string(target.join("agentd.yaml")).unwrap();
+    assert!(written.contains("provider: openai"));
+
+    std::fs::write(target.join("agentd.yaml"), "# mine\n").unwrap();
+    let again = agentd(dir.path(), &["init", "project"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again).1.contains("already exists; pass --force"));
+    assert_eq!(
+        std::fs::read_to_string(target.join("agentd.yaml")).unwrap(),
+        "# mine\n"
+    );
+
+    let forced = agentd(dir.path(), &["init", "project", "--force"]);
+    assert!(forced.status.success());
+    assert_eq!(
+        std::fs::read_to_string(target.join("agentd.yaml")).unwrap(),
+        written
+    );
+    let leftovers: Vec<PathBuf> = std::fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        leftovers,
+        vec![target.join("agentd.yaml")],
+        "no temp files left behind"
+    );
+}
+
+#[test]
+fn ask_prints_the_answer_and_sends_the_expected_request() {
+    let server = Server::start(false);
+    let dir = config_for(&server, "");
+    let output = agentd(
+        dir.path(),
+        &["ask", "How should we work?", "--system", "Be brief."],
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout, "Tests first, then code.\n");
+    assert!(stderr.contains("21 in / 7 out tokens"), "{stderr}");
+    assert_no_secret(&output);
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let (headers, body) = &requests[0];
+    assert_eq!(
+        headers["authorization"],
+        format!("Bearer {SECRET}").as_str()
+    );
+    insta::assert_json_snapshot!("ask_request_body", body);
+}
+
+#[test]
+fn ask_streams_the_fixture() {
+    let server = Server::start(false);
+    let dir = config_for(&server, "");
+    let output = agentd(dir.path(), &["ask", "Say something", "--stream"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let sse = std::fs::read_to_string(format!("{FIXTURES}/openai_chat_stream_text.sse")).unwrap();
+    let expected: String = sse
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|chunk| {
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(stdout.trim_end(), expected);
+    assert_eq!(server.requests()[0].1["stream"], json!(true));
+}
+
+#[test]
+fn ask_with_a_json_schema_validates_and_prints_json() {
+    let server = Server::start(false);
+    let dir = config_for(&server, "");
+    let schema = json!({
+        "type": "object",
+        "properties": {"risks": {"type": "array", "items": {"type": "string"}}, "count": {"type": "integer"}},
+        "required": ["risks", "count"]
+    });
+    std::fs::write(dir.path().join("risks.json"), schema.to_string()).unwrap();
+    let output = agentd(
+        dir.path(),
+        &["ask", "List risks", "--json-schema", "risks.json"],
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let value: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["count"], 2);
+    let sent = &server.requests()[0].1;
+    assert_eq!(sent["response_format"]["type"], "json_schema");
+    assert_eq!(sent["response_format"]["json_schema"]["schema"], schema);
+
+    let strict = json!({"type": "object", "properties": {"count": {"type": "string"}}, "required": ["count"]});
+    std::fs::write(dir.path().join("strict.json"), strict.to_string()).unwrap();
+    let violation = agentd(
+        dir.path(),
+        &[
+            "ask",
+            "List risks",
+            "--json-schema",
+            "strict.json",
+            "--no-cache",
+        ],
+    );
+    assert_eq!(violation.status.code(), Some(1));
+    assert!(
+        text(&violation).1.contains("schema"),
+        "{:?}",
+        text(&violation)
+    );
+
+    let missing = agentd(dir.path(), &["ask", "x", "--json-schema", "nope.json"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing)
+            .1
+            .contains("cannot read JSON Schema file nope.json")
+    );
+}
+
+#[test]
+fn bad_config_is_a_usage_error_naming_key_and_file() {
+    let server = Server::start(false);
+    let dir = config_for(&server, "  temprature: 0.3\n");
+    let output = agentd(dir.path(), &["ask", "hi"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("agentd.yaml"), "{stderr}");
+    assert!(stderr.contains("key `llm.temprature`"), "{stderr}");
+    assert!(
+        server.requests().is_empty(),
+        "no call is made with a bad config"
+    );
+
+    let no_file = agentd(dir.path(), &["--config", "missing.yaml", "ask", "hi"]);
+    assert_eq!(no_file.status.code(), Some(2));
+    assert!(text(&no_file).1.contains("missing.yaml") && text(&no_file).1.contains("agentd init"));
+}
+
+#[test]
+fn provider_errors_show_the_providers_message_and_never_the_key() {
+    let server = Server::start(true);
+    let dir = config_for(&server, "");
+    let output = agentd(dir.path(), &["ask", "hi"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Incorrect API key provided"), "{stderr}");
+    assert!(
+        stderr.contains("req_cli_401"),
+        "the request id is shown: {stderr}"
+    );
+    assert_eq!(server.requests().len(), 1, "401 is not retried");
+    assert_no_secret(&output);
+}
+
+#[test]
+fn doctor_reports_each_check() {
+    let good = Server::start(false);
+    let dir = config_for(&good, "");
+    let output = agentd(dir.path(), &["doctor"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("ok   config"), "{stdout}");
+    assert!(stdout.contains("ok   llm"), "{stdout}");
+    assert!(good.requests().is_empty(), "doctor generates no tokens");
+
+    let bad = Server::start(true);
+    let dir = config_for(&bad, "");
+    let output = agentd(dir.path(), &["doctor"]);
+    let (stdout, _) = text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout.contains("FAIL llm"), "{stdout}");
+    assert!(stdout.contains("Incorrect API key"), "{stdout}");
+    assert_no_secret(&output);
+}
+
+#[test]
+fn help_is_available_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["init", "--help"],
+        &["ask", "--help"],
+        &["doctor", "--help"],
+    ] {
+        let output = agentd(dir.path(), args);
+        assert!(output.status.success(), "{args:?}");
+        assert!(text(&output).0.contains("Usage:"), "{args:?}");
+    }
+}
+
+/// The README's first command: an offline answer from the shipped cassette.
+#[test]
+fn readme_offline_example_replays_the_shipped_cassette() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = Command::new(env!("CARGO_BIN_EXE_agentd"))
+        .current_dir(&root)
+        .args([
+            "--config",
+            "examples/replay/agentd.yaml",
+            "ask",
+            "Write a haiku about tests",
+        ])
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let cassette =
+        std::fs::read_to_string(root.join("examples/replay/cassettes/ask.jsonl")).unwrap();
+    let entry: Value = serde_json::from_str(cassette.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        stdout.trim_end(),
+        entry["response"]["text"].as_str().unwrap()
+    );
+
+    let miss = Command::new(env!("CARGO_BIN_EXE_agentd"))
+        .current_dir(&root)
+        .args([
+            "--config",
+            "examples/replay/agentd.yaml",
+            "ask",
+            "Something never recorded",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(miss.status.code(), Some(1));
+    assert!(
+        text(&miss).1.contains("nearest recorded request"),
+        "{:?}",
+        text(&miss)
+    );
+}
