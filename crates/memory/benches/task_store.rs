@@ -1,0 +1,2 @@
+//! Task store benchmarks (placeholder replaced below).
+fn main() {}
