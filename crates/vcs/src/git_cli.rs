@@ -1,0 +1,84 @@
+//! Running the `git` program for the operations gix cannot do (push, fetch with credentials,
+//! switching branches over a worktree, linked worktrees).
+//!
+//! Every run has a timeout (the child is killed on expiry) and a scrubbed environment: only
+//! `PATH`, `HOME`, `TMPDIR`, `SSH_AUTH_SOCK` and locale variables are passed through, so API keys
+//! in the daemon's environment never reach git, its hooks or credential helpers.
+//! `GIT_TERMINAL_PROMPT=0` makes a missing credential an error instead of a hang.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::error::{Result, VcsError};
+use crate::settings::VcsSettings;
+
+/// Environment variables passed through to `git`; everything else is removed.
+const PASSED_THROUGH: &[&str] = &["PATH", "HOME", "TMPDIR", "SSH_AUTH_SOCK"];
+
+/// Keep error messages readable: only the end of a long stderr is kept.
+const STDERR_TAIL_BYTES: usize = 2000;
+
+/// Runs `git args…` in `dir` and returns its standard output.
+pub(crate) async fn run(settings: &VcsSettings, dir: &Path, args: &[&str]) -> Result<String> {
+    let mut command = Command::new("git");
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for name in PASSED_THROUGH {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    command
+        .env("LC_ALL", "C")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", &settings.author_name)
+        .env("GIT_AUTHOR_EMAIL", &settings.author_email)
+        .env("GIT_COMMITTER_NAME", &settings.author_name)
+        .env("GIT_COMMITTER_EMAIL", &settings.author_email);
+
+    let joined_args = args.join(" ");
+    let span = tracing::debug_span!("git", args = %joined_args, dir = %dir.display());
+    let _entered = span.enter();
+    let child = command.spawn().map_err(VcsError::io(dir))?;
+    let output = match tokio::time::timeout(settings.git_timeout, child.wait_with_output()).await {
+        Ok(output) => output.map_err(VcsError::io(dir))?,
+        // Dropping the future drops the child, and `kill_on_drop` kills it.
+        Err(_elapsed) => {
+            return Err(VcsError::GitTimeout {
+                args: joined_args,
+                dir: dir.to_path_buf(),
+                timeout_s: duration_secs(settings.git_timeout),
+            });
+        }
+    };
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail_start = stderr.len().saturating_sub(STDERR_TAIL_BYTES);
+        let tail = stderr
+            .get(tail_start..)
+            .unwrap_or(stderr.as_ref())
+            .trim()
+            .to_owned();
+        Err(VcsError::GitCommand {
+            args: joined_args,
+            dir: dir.to_path_buf(),
+            status: output.status.to_string(),
+            stderr: tail,
+        })
+    }
+}
+
+fn duration_secs(duration: Duration) -> u64 {
+    duration.as_secs().max(1)
+}
