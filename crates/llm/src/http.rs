@@ -260,13 +260,15 @@ pub(crate) fn provider_error_message(body: &Value) -> Option<String> {
         return Some(text.to_owned());
     }
     let message = error.get("message").and_then(Value::as_str)?;
-    let kind = error
-        .get("type")
-        .or_else(|| error.get("code"))
-        .and_then(Value::as_str);
-    Some(match kind {
-        Some(kind) if !kind.is_empty() => format!("{kind}: {message}"),
-        _ => message.to_owned(),
+    let kinds: Vec<&str> = ["type", "code"]
+        .iter()
+        .filter_map(|key| error.get(*key).and_then(Value::as_str))
+        .filter(|kind| !kind.is_empty())
+        .collect();
+    Some(if kinds.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{}: {message}", kinds.join("/"))
     })
 }
 
