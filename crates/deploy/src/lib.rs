@@ -7,6 +7,8 @@
 //! idempotency, crash recovery and rollback around a [`DeployTarget`], the
 //! backend-specific part:
 //!
+//! - [`CiCdTarget`] (`ci_cd`): pushes the branch through [`agentd_vcs::Vcs`]; CI does the
+//!   rest; optionally polls a CI status URL. Cannot roll back (deploy a revert).
 //! - [`DirectTarget`] (`direct`): runs configured steps on a server with the system `ssh`
 //!   (batch mode, pinned key and known_hosts, no agent), then a health check.
 //! - [`DockerTarget`] (`docker`): `docker build`/`push`/`run` or `compose up` with argv
@@ -37,6 +39,7 @@
 //!   exit code and capped output; children run with a scrubbed environment, in their own
 //!   process group, killed whole at their time limit.
 
+mod ci_cd;
 mod deployer;
 mod direct;
 mod docker;
@@ -49,6 +52,7 @@ mod runner;
 mod settings;
 mod target;
 
+pub use ci_cd::{CiCdSettings, CiCdTarget};
 #[cfg(feature = "mock")]
 pub use deployer::MockDeployer;
 pub use deployer::{Deployer, TargetDeployer, good_revisions};

@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use agentd_vcs::Vcs;
 use serde::{Deserialize, Serialize};
 
+use crate::ci_cd::{CiCdSettings, CiCdTarget};
 use crate::deployer::{Deployer, TargetDeployer};
 use crate::direct::{DirectSettings, DirectTarget};
 use crate::docker::{DockerSettings, DockerTarget};
@@ -17,7 +19,7 @@ use crate::target::{DeployTarget, NoopTarget};
 ///
 /// ```yaml
 /// deployment:
-///   type: direct            # direct | docker | none
+///   type: direct            # ci_cd | direct | docker | none
 ///   host: app.example.com
 ///   user: deploy
 ///   key_path: /etc/agentd/deploy_key
@@ -28,21 +30,32 @@ use crate::target::{DeployTarget, NoopTarget};
 /// ```
 ///
 /// Unknown keys are errors (every variant denies unknown fields).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DeploymentSettings {
+    /// Push the branch; CI deploys it. See [`CiCdSettings`].
+    CiCd(CiCdSettings),
     /// Run steps on a server over ssh. See [`DirectSettings`].
     Direct(DirectSettings),
     /// Build and run a container image. See [`DockerSettings`].
     Docker(DockerSettings),
-    /// Deploy nothing; attempts are still recorded.
-    #[default]
-    None,
+    /// Deploy nothing; attempts are still recorded. (A struct variant so that stray
+    /// keys beside `type: none` are rejected too.)
+    None {},
+}
+
+impl Default for DeploymentSettings {
+    /// `type: none`: nothing is deployed unless the config says how.
+    fn default() -> Self {
+        Self::None {}
+    }
 }
 
 /// What [`DeploymentSettings::build`] needs besides the settings.
 #[derive(Clone)]
 pub struct DeployerDeps {
+    /// The version-control backend (`ci_cd` pushes through it).
+    pub vcs: Arc<dyn Vcs>,
     /// Where attempts are recorded.
     pub history: Arc<dyn DeploymentHistory>,
     /// Runs `ssh`, `docker` and `git ls-remote`; [`ProcessRunner`] for real use.
@@ -56,13 +69,17 @@ impl std::fmt::Debug for DeployerDeps {
 }
 
 impl DeployerDeps {
-    /// Real dependencies: a [`FileDeploymentHistory`] at `history_path`
+    /// Real dependencies: the given `vcs`, a [`FileDeploymentHistory`] at `history_path`
     /// (e.g. `.agentd/deployments.json`) and the [`ProcessRunner`].
     ///
     /// # Errors
     /// [`DeployError::History`] when the history file cannot be opened.
-    pub async fn with_file_history(history_path: impl Into<PathBuf>) -> Result<Self, DeployError> {
+    pub async fn with_file_history(
+        vcs: Arc<dyn Vcs>,
+        history_path: impl Into<PathBuf>,
+    ) -> Result<Self, DeployError> {
         Ok(Self {
+            vcs,
             history: Arc::new(FileDeploymentHistory::open(history_path).await?),
             runner: Arc::new(ProcessRunner),
         })
@@ -74,9 +91,10 @@ impl DeploymentSettings {
     #[must_use]
     pub fn backend(&self) -> &'static str {
         match self {
+            Self::CiCd(_) => "ci_cd",
             Self::Direct(_) => "direct",
             Self::Docker(_) => "docker",
-            Self::None => "none",
+            Self::None {} => "none",
         }
     }
 
@@ -86,6 +104,11 @@ impl DeploymentSettings {
     /// [`DeployError::Config`] naming the offending key.
     pub fn build_target(&self, deps: &DeployerDeps) -> Result<Arc<dyn DeployTarget>, DeployError> {
         Ok(match self {
+            Self::CiCd(settings) => Arc::new(CiCdTarget::new(
+                settings.clone(),
+                Arc::clone(&deps.vcs),
+                Arc::clone(&deps.runner),
+            )?),
             Self::Direct(settings) => Arc::new(DirectTarget::new(
                 settings.clone(),
                 Arc::clone(&deps.runner),
@@ -94,7 +117,7 @@ impl DeploymentSettings {
                 settings.clone(),
                 Arc::clone(&deps.runner),
             )?),
-            Self::None => Arc::new(NoopTarget),
+            Self::None {} => Arc::new(NoopTarget),
         })
     }
 

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! History, idempotency and crash recovery of `TargetDeployer`, over a real
 //! `FileDeploymentHistory` and an in-process target whose "server" is a struct.
 
