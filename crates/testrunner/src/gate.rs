@@ -13,6 +13,10 @@
 //! into it from the head for step 1 and put back as they were afterwards. New tests must
 //! live in files of their own (or in test files that hold no implementation), since those
 //! files are copied whole.
+//!
+//! A shared `CARGO_TARGET_DIR` (in [`RunOptions::env`] or agentd's environment) is split into
+//! `base/` and `head/` subdirectories: cargo decides freshness by file times, so one target
+//! directory for two checkouts of the same crate would reuse the wrong build.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -91,6 +95,9 @@ pub async fn tests_first_gate(
     options: &RunOptions,
 ) -> Result<GateReport> {
     let mut problems = Vec::new();
+    let (base_options, head_options) =
+        (side_options(options, "base"), side_options(options, "head"));
+    let options = &base_options;
     let baseline = runner.run_tests(base, options).await?;
     let baseline_usable = match baseline.could_not_run() {
         None | Some((CouldNotRunKind::NoTestsFound, _)) => true,
@@ -136,9 +143,13 @@ pub async fn tests_first_gate(
     };
     let mut green = Vec::new();
     for target in &targets {
-        green.push(runner.run_specific_test(head, target, options).await?);
+        green.push(
+            runner
+                .run_specific_test(head, target, &head_options)
+                .await?,
+        );
     }
-    let head_report = runner.run_tests(head, options).await?;
+    let head_report = runner.run_tests(head, &head_options).await?;
     if head_report.outcome != Outcome::Passed {
         problems.push(format!(
             "the head suite is not green: {:?}",
@@ -234,6 +245,24 @@ pub async fn tests_first_gate(
         weakened_files: weakened,
         head_outcome: head_report.outcome,
     })
+}
+
+/// `options` with a `CARGO_TARGET_DIR` of its own for one side of the gate.
+fn side_options(options: &RunOptions, side: &str) -> RunOptions {
+    let mut options = options.clone();
+    let shared = options
+        .env
+        .get("CARGO_TARGET_DIR")
+        .cloned()
+        .or_else(|| std::env::var("CARGO_TARGET_DIR").ok());
+    if let Some(dir) = shared {
+        let dir = Path::new(&dir).join("agentd-gate").join(side);
+        options.env.insert(
+            "CARGO_TARGET_DIR".to_owned(),
+            dir.to_string_lossy().into_owned(),
+        );
+    }
+    options
 }
 
 fn new_test_verdicts(

@@ -70,8 +70,10 @@ pub enum TestStatus {
     /// Skipped or ignored.
     Skipped,
     /// Expected to fail, and failed.
+    #[serde(rename = "xfailed")]
     XFailed,
     /// Expected to fail, but passed (reported separately only where the runner does).
+    #[serde(rename = "xpassed")]
     XPassed,
     /// Declared but not written yet (jest `test.todo`).
     Todo,
