@@ -62,8 +62,10 @@ pub enum Command {
     },
     /// Send one prompt through the configured LLM client and print the answer.
     Ask(commands::ask::AskArgs),
-    /// Check the configuration and that the LLM provider answers.
+    /// Check the configuration, the LLM provider, git, the test framework and the store.
     Doctor,
+    /// Run a project's tests and print the report (exit 0 only when they pass).
+    Test(commands::test::TestArgs),
 }
 
 /// Parses the process arguments, runs the command, and maps the outcome to an exit code.
@@ -96,6 +98,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli.config)?;
             runtime()?.block_on(commands::ask::run(&config, &args, out))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Test(args) => {
+            // The config is optional here: without one, defaults and the current directory.
+            let (settings, path) = if cli.config.exists() {
+                let config = load_config(&cli.config)?;
+                (config.testing, config.file_system.workspace_path)
+            } else {
+                (Default::default(), PathBuf::from("."))
+            };
+            let green = runtime()?.block_on(commands::test::run(settings, path, &args, out))?;
+            Ok(if green {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Doctor => {
             let healthy = runtime()?.block_on(commands::doctor::run(&cli.config, out))?;

@@ -331,7 +331,40 @@ fn doctor_reports_each_check() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("ok   config"), "{stdout}");
     assert!(stdout.contains("ok   llm"), "{stdout}");
+    assert!(
+        stdout.contains("warn git") && stdout.contains("not a git repository"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("warn tests") && stdout.contains("set testing.framework"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("warn store") && stdout.contains("does not exist yet"),
+        "{stdout}"
+    );
+    assert!(
+        !dir.path().join(".agentd").exists(),
+        "doctor creates no store"
+    );
     assert!(good.requests().is_empty(), "doctor generates no tokens");
+
+    // A real repository and a cargo project turn the warnings into passes.
+    cargo_project(dir.path());
+    let init = Command::new("git")
+        .args(["init", "-q", "-b", "main"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let output = agentd(dir.path(), &["doctor"]);
+    let (stdout, _) = text(&output);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("ok   git") && stdout.contains("on main at (no commits)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok   tests    cargo in ."), "{stdout}");
 
     let bad = Server::start(true);
     let dir = config_for(&bad, "");
@@ -400,4 +433,57 @@ fn readme_offline_example_replays_the_shipped_cassette() {
         "{:?}",
         text(&miss)
     );
+}
+
+/// A dependency-free cargo crate with one passing and one failing test.
+fn cargo_project(dir: &Path) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        "pub fn add(a: i32, b: i32) -> i32 { a + b }\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() { assert_eq!(super::add(2, 2), 4); }\n    #[test]\n    fn subtracts() { assert_eq!(super::add(2, -1), 3, \"two minus one\"); }\n}\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn test_command_runs_a_real_suite_and_reports_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("demo");
+    cargo_project(&project);
+    let output = agentd(dir.path(), &["test", "demo"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("cargo: 1 passed, 1 failed (2 total)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  tests::subtracts (src/lib.rs:"),
+        "{stdout}"
+    );
+
+    let json = agentd(
+        dir.path(),
+        &["test", "demo", "--json", "--test", "tests::adds"],
+    );
+    let (stdout, stderr) = text(&json);
+    assert!(json.status.success(), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["outcome"]["outcome"], "passed");
+    assert_eq!(report["counts"]["passed"], 1);
+    assert_eq!(report["counts"]["failed"], 0);
+    let ran: Vec<&str> = report["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "passed")
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, ["tests::adds"]);
 }

@@ -5,3 +5,4 @@
 pub mod ask;
 pub mod doctor;
 pub mod init;
+pub mod test;

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use agentd_deploy::DeploymentSettings;
 use figment::providers::Env;
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -26,15 +27,41 @@ pub use expand::{ExpandError, expand};
 pub const ENV_PREFIX: &str = "AGENTD_";
 
 /// Everything `agentd` reads from `agentd.yaml`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The LLM provider every agent thinks through.
     pub llm: agentd_llm::LlmSettings,
+    /// The repository the agents work on, and who may move which branch.
+    pub git: agentd_vcs::GitSettings,
+    /// The workspace the agents may read and write, and its limits.
+    pub file_system: agentd_fsmanager::FileSystemSettings,
     /// The orchestrator's loop: how often it checks, how often a task may be tried.
     pub orchestrator: OrchestratorSettings,
     /// Per-role overrides of the LLM parameters, keyed by role name (`ceo`, `developer`, …).
     pub agents: BTreeMap<String, AgentSettings>,
+    /// How the project's tests are found and run.
+    pub testing: agentd_testrunner::TestingSettings,
+    /// Where merged work is deployed: `ci_cd`, `direct`, `docker` or `none`.
+    pub deployment: agentd_deploy::DeploymentSettings,
+    /// The store that remembers everything: SQLite (default) or PostgreSQL.
+    pub memory: agentd_memory::MemorySettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            llm: Default::default(),
+            git: Default::default(),
+            // Without a `file_system` section the agents work in the config file's directory.
+            file_system: agentd_fsmanager::FileSystemSettings::new("."),
+            orchestrator: Default::default(),
+            agents: Default::default(),
+            testing: Default::default(),
+            deployment: Default::default(),
+            memory: Default::default(),
+        }
+    }
 }
 
 /// The `orchestrator` section.
@@ -136,8 +163,30 @@ impl Config {
     }
 
     fn resolve_relative_paths(&mut self, base: &Path) {
-        if let Some(cassette) = &self.llm.cassette {
-            self.llm.cassette = Some(resolve(base, cassette));
+        let resolve_opt = |path: &mut Option<PathBuf>| {
+            if let Some(p) = path.as_mut() {
+                *p = resolve(base, p);
+            }
+        };
+        resolve_opt(&mut self.llm.cassette);
+        resolve_opt(&mut self.file_system.git_repo_path);
+        resolve_opt(&mut self.file_system.backup_path);
+        self.file_system.workspace_path = resolve(base, &self.file_system.workspace_path);
+        if self.memory.backend == agentd_memory::BackendKind::Sqlite {
+            self.memory.path = resolve(base, &self.memory.path);
+        }
+        match &mut self.deployment {
+            DeploymentSettings::CiCd(ci) => ci.repo_path = resolve(base, &ci.repo_path),
+            DeploymentSettings::Direct(direct) => {
+                direct.key_path = resolve(base, &direct.key_path);
+                direct.known_hosts_path = resolve(base, &direct.known_hosts_path);
+            }
+            DeploymentSettings::Docker(docker) => {
+                docker.dockerfile = resolve(base, &docker.dockerfile);
+                docker.context = resolve(base, &docker.context);
+                resolve_opt(&mut docker.compose_file);
+            }
+            DeploymentSettings::None {} => {}
         }
     }
 }

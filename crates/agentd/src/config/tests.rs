@@ -40,6 +40,15 @@ fn starter_config_loads() {
         assert_eq!(config.orchestrator, OrchestratorSettings::default());
         assert_eq!(config.agents["developer"].temperature, Some(0.1));
         assert_eq!(config.agents["tech_lead"].temperature, Some(0.0));
+        assert_eq!(config.git.protected_branches, vec!["main".to_owned()]);
+        assert_eq!(config.testing.timeout, 600);
+        assert_eq!(
+            config.deployment,
+            agentd_deploy::DeploymentSettings::default()
+        );
+        assert_eq!(config.memory.backend, agentd_memory::BackendKind::Sqlite);
+        // Relative to the config file's directory (here the jail's root).
+        assert_eq!(config.memory.path, PathBuf::from(".agentd/memory.db"));
         Ok(())
     });
 }
@@ -114,6 +123,10 @@ fn wrong_types_name_the_key() {
             "{text}"
         );
         assert!(text.contains("string \"lots\""), "{text}");
+
+        let deploy = error_text(jail, "deployment:\n  type: ftp\n");
+        assert!(deploy.contains("key `deployment"), "{deploy}");
+        assert!(deploy.contains("ci_cd"), "lists the valid types: {deploy}");
 
         let provider = error_text(jail, "llm:\n  provider: openia\n");
         assert!(provider.contains("key `llm.provider`"), "{provider}");
@@ -197,6 +210,20 @@ fn relative_paths_are_relative_to_the_config_file() {
             config.llm.cassette,
             Some(PathBuf::from("conf/tapes/run.jsonl"))
         );
+
+        jail.create_file(
+            "conf/full.yaml",
+            "file_system:\n  workspace_path: ws\nmemory:\n  path: db/agentd.db\ndeployment:\n  type: ci_cd\n  repo_path: repo\n",
+        )?;
+        let config = Config::load(Path::new("conf/full.yaml")).expect("config");
+        assert_eq!(config.file_system.workspace_path, PathBuf::from("conf/ws"));
+        assert_eq!(config.memory.path, PathBuf::from("conf/db/agentd.db"));
+        match &config.deployment {
+            agentd_deploy::DeploymentSettings::CiCd(ci) => {
+                assert_eq!(ci.repo_path, PathBuf::from("conf/repo"))
+            }
+            other => panic!("expected ci_cd, got {other:?}"),
+        }
 
         jail.create_file("conf/abs.yaml", "llm:\n  cassette: /srv/run.jsonl\n")?;
         let config = Config::load(Path::new("conf/abs.yaml")).expect("config");
