@@ -43,7 +43,11 @@ fn digest(prefix: &str, request: &ChatRequest) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// The provider-independent fingerprint used by cassettes: 16 hex digits.
+/// The provider-independent fingerprint used by cassettes: 16 hex digits over the
+/// model, system prompt, messages, tools, tool choice, response format, temperature and
+/// max_tokens. The client fingerprints requests after filling in the defaults from the
+/// settings, so fill in `options.model`, `temperature` and `max_tokens` the same way to
+/// reproduce a fingerprint from an error message.
 pub fn fingerprint(request: &ChatRequest) -> String {
     let digest = digest("", request);
     hex::encode(digest.get(..8).unwrap_or(&digest))

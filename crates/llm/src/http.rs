@@ -134,6 +134,11 @@ impl Transport {
         timeout: Option<Duration>,
     ) -> Result<JsonAnswer, LlmError> {
         let opened = self.open(request, timeout).await?;
+        self.read_json(opened).await
+    }
+
+    /// Reads and parses the JSON body of an opened response within its deadline.
+    pub(crate) async fn read_json(&self, opened: Opened) -> Result<JsonAnswer, LlmError> {
         let total = opened.deadline - opened.started;
         let body = match tokio::time::timeout_at(opened.deadline, opened.response.bytes()).await {
             Err(_) => {

@@ -478,23 +478,11 @@ impl LlmClient for OpenAiClient {
             .await?;
         if is_json(opened.response.headers()) {
             // Some compatible servers ignore `stream: true` and answer in one piece.
-            let started = opened.started;
-            let request_id = opened.request_id.clone();
-            let bytes = opened
-                .response
-                .bytes()
-                .await
-                .map_err(|error| LlmError::Connect {
-                    provider,
-                    url: self.base_url.clone(),
-                    message: crate::http::error_chain(&error),
-                })?;
-            let value: Value =
-                serde_json::from_slice(&bytes).map_err(|error| LlmError::MalformedResponse {
-                    provider,
-                    message: format!("{error}; body: {}", crate::http::excerpt(&bytes)),
-                    request_id: request_id.clone(),
-                })?;
+            let JsonAnswer {
+                value,
+                request_id,
+                started,
+            } = self.transport.read_json(opened).await?;
             let mut response = parse_response(provider, &value, request_id)?;
             response.latency_ms = elapsed_ms(started);
             return Ok(response.into_stream());

@@ -110,6 +110,19 @@ impl Serialize for ApiKey {
 /// The `llm` section of `agentd.yaml`: which provider answers, with which defaults, and
 /// how calls are timed out, retried, cached, priced and recorded. Every key is optional;
 /// unknown keys are rejected.
+///
+/// ```yaml
+/// llm:
+///   provider: anthropic            # openai | anthropic | openai_compatible | replay
+///   api_key: ${ANTHROPIC_API_KEY}
+///   model: claude-sonnet-4-5
+///   temperature: 0.2
+///   max_tokens: 4096
+///   cache_ttl_s: 3600
+///   cassette: runs/today.jsonl     # record this run; replay it later with provider: replay
+///   prices:
+///     my-finetune: { input: 3.0, output: 12.0 }
+/// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmSettings {

@@ -157,6 +157,7 @@ pub struct CallLabels {
 
 /// Per-call parameters. Unset values fall back to the [`crate::LlmSettings`] defaults.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CallOptions {
     /// Model name; default `llm.model`.
     pub model: Option<String>,
@@ -178,6 +179,7 @@ pub struct CallOptions {
 
 /// One chat completion request: the single thing every layer of the client handles.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChatRequest {
     /// System prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,7 +263,7 @@ impl From<FinishReason> for String {
 /// Token counts of one response. `input_tokens` is the whole prompt, including the
 /// cached part: `cached_input_tokens` and `cache_write_tokens` are subsets of it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Usage {
     /// Prompt tokens, cached ones included.
     pub input_tokens: u64,
@@ -275,6 +277,7 @@ pub struct Usage {
 
 /// A complete answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChatResponse {
     /// The reply text; empty when the model only called tools. For a
     /// [`ResponseFormat::JsonSchema`] request this is the JSON answer.

@@ -673,3 +673,44 @@ async fn connection_refused_is_retried_then_reported() {
     assert!(matches!(**last, LlmError::Connect { .. }), "{last:?}");
     assert_eq!(llm.usage().total.failed_requests, 2);
 }
+
+#[tokio::test]
+async fn max_concurrency_bounds_requests_in_flight() {
+    let server = Server::start().await;
+    server.always(Reply::json(openai_text("ok", "stop")).delayed(Duration::from_millis(30)));
+    let mut config = settings(ProviderKind::Openai, server.url("/v1"));
+    config.max_concurrency = 3;
+    let client = build_client(&config).unwrap().client();
+    let calls = (0..12).map(|i| {
+        let client = std::sync::Arc::clone(&client);
+        async move {
+            client
+                .generate("", ask(&format!("q{i}")), CallOptions::default())
+                .await
+        }
+    });
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+    assert_eq!(server.hits(), 12);
+    assert_eq!(server.max_in_flight(), 3);
+}
+
+#[tokio::test]
+async fn a_stream_dropped_early_is_still_counted_as_an_attempt() {
+    let server = Server::start().await;
+    server.push([Reply::sse(fixture("openai_chat_stream_text.sse"))]);
+    let llm = build_client(&settings(ProviderKind::Openai, server.url("/v1"))).unwrap();
+    let mut stream = llm
+        .client()
+        .stream("", ask("hi"), CallOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(StreamEvent::TextDelta(_)))
+    ));
+    drop(stream);
+    let usage = llm.usage();
+    assert_eq!((usage.total.requests, usage.total.failed_requests), (1, 1));
+}

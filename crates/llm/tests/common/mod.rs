@@ -90,6 +90,17 @@ struct Script {
     queue: VecDeque<Reply>,
     fallback: Option<Reply>,
     seen: Vec<Seen>,
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+/// Decrements the in-flight count when the handler ends or is cancelled.
+struct InFlight(Arc<Mutex<Script>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().in_flight -= 1;
+    }
 }
 
 pub struct Server {
@@ -124,8 +135,11 @@ async fn handle(
                 .collect(),
             body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
         });
+        script.in_flight += 1;
+        script.max_in_flight = script.max_in_flight.max(script.in_flight);
         script.queue.pop_front().or_else(|| script.fallback.clone())
     };
+    let _in_flight = InFlight(Arc::clone(&script));
     let Some(reply) = reply else {
         return Response::builder()
             .status(599)
@@ -173,6 +187,11 @@ impl Server {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.script.lock().unwrap().seen.clone()
+    }
+
+    /// The most requests the server was handling at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.script.lock().unwrap().max_in_flight
     }
 
     pub fn hits(&self) -> usize {
