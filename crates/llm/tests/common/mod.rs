@@ -1,6 +1,6 @@
 //! A scripted HTTP server on 127.0.0.1 (random port) that speaks whatever the test
 //! tells it to, and remembers every request it received.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
