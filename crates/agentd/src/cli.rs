@@ -7,10 +7,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use crate::commands;
 use crate::config::{Config, ConfigError};
+use crate::logging::{self, LogFormat, LogOptions, Rotation};
 
 /// AI agents with roles working on a repository around the clock.
 #[derive(Debug, Parser)]
@@ -26,9 +27,14 @@ pub struct Cli {
     )]
     pub config: PathBuf,
 
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    /// Log format on stderr (`auto`: text on a terminal, JSON lines otherwise).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
+
+    /// Also write JSON-lines logs to this file, rotated at 100 MB; rotated files older
+    /// than 7 days are deleted.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 
     /// More log output (-v: info, -vv: debug, -vvv: trace). `RUST_LOG` overrides it.
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
@@ -37,15 +43,6 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// How log lines are written to stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// The subcommands.
@@ -71,7 +68,19 @@ pub enum Command {
 /// Parses the process arguments, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, cli.verbose);
+    let options = LogOptions {
+        format: cli.log_format,
+        verbosity: cli.verbose,
+        file: cli.log_file.clone(),
+        rotation: Rotation::default(),
+    };
+    let _log_guard = match logging::init(&options) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let mut stdout = std::io::stdout().lock();
     match run(cli, &mut stdout) {
         Ok(code) => code,
@@ -142,23 +151,4 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
-}
-
-fn init_logging(format: LogFormat, verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second initialisation (tests calling `main` twice) is harmless: keep the first.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }

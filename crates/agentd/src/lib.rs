@@ -7,7 +7,9 @@
 //! - [`cli`]: the clap command line, logging set-up and exit codes.
 //! - [`config`]: the `agentd.yaml` contract (expansion, env overrides, errors).
 //! - [`commands`]: one module per subcommand.
+//! - [`logging`]: stderr and rotated JSON-lines log files.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod logging;
