@@ -371,3 +371,59 @@ async fn unknown_host_key_fails_the_first_step_with_exit_code_and_stderr() {
     assert_eq!(record.steps.len(), 1);
     assert_eq!(common::git(&fx.app, &["rev-parse", "HEAD"]), fx.commits[2]);
 }
+
+/// A deploy interrupted after its steps ran (history says "started", the server already
+/// runs the revision): the re-run reads the live revision over ssh and health-checks it,
+/// and runs no deploy step again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_recovery_over_ssh_rechecks_instead_of_redeploying() {
+    if !have_ssh_tools() {
+        return;
+    }
+    let fx = fixture().await;
+    let known_hosts = write_known_hosts(&fx, &fx.root.join("host_key.pub"));
+    let history_path = fx.root.join("deployments.json");
+    {
+        let history = FileDeploymentHistory::open(&history_path).await.unwrap();
+        let deployer = TargetDeployer::new(
+            Arc::new(
+                DirectTarget::new(settings(&fx, &known_hosts), Arc::new(ProcessRunner)).unwrap(),
+            ),
+            Arc::new(history.clone()),
+        );
+        deployer
+            .deploy(&request(&fx.commits[0], "task-1"))
+            .await
+            .unwrap();
+        // Simulate the crash: the record for task-1 goes back to "started" with no outcome.
+        let mut record = agentd_deploy::DeploymentHistory::list(&history, "production")
+            .await
+            .unwrap()
+            .remove(0);
+        record.state = DeploymentState::Started;
+        record.finished_at = None;
+        record.steps.clear();
+        agentd_deploy::DeploymentHistory::save(&history, &record)
+            .await
+            .unwrap();
+    }
+    std::fs::remove_file(fx.root.join("restarted")).unwrap();
+
+    let history = FileDeploymentHistory::open(&history_path).await.unwrap();
+    let deployer = TargetDeployer::new(
+        Arc::new(DirectTarget::new(settings(&fx, &known_hosts), Arc::new(ProcessRunner)).unwrap()),
+        Arc::new(history),
+    );
+    let record = deployer
+        .deploy(&request(&fx.commits[0], "task-1"))
+        .await
+        .unwrap();
+    assert_eq!(record.state, DeploymentState::Succeeded);
+    assert!(record.recovered);
+    let names: Vec<&str> = record.steps.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(names, ["read live revision", "health check"]);
+    assert!(
+        !fx.root.join("restarted").exists(),
+        "the service was restarted again"
+    );
+}
