@@ -288,28 +288,38 @@ mod tests {
         assert!(!steps[0].success);
     }
 
+    /// True once `pid` is gone or a zombie (dead, waiting to be reaped by its new parent).
+    fn is_dead(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+    }
+
     #[tokio::test]
     async fn timeout_kills_the_whole_group() {
         let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join("survivor");
-        // The grandchild would write the marker if it outlived the kill.
-        let script = format!("(sleep 2; touch {}) & sleep 30", marker.display());
+        let pid_file = dir.path().join("grandchild.pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
         let mut steps = Vec::new();
         let error = run_step(
             &ProcessRunner,
-            &sh(&script, Duration::from_millis(300)),
+            &sh(&script, Duration::from_millis(500)),
             &mut steps,
         )
         .await
         .unwrap_err();
-        assert!(matches!(error, DeployError::StepTimedOut { .. }));
-        // Wait past the grandchild's deadline by polling a process that outlives it.
-        let waited = ProcessRunner
-            .run(&sh("sleep 3", Duration::from_secs(10)))
-            .await
-            .unwrap();
-        assert!(waited.success());
-        assert!(!marker.exists(), "grandchild survived the group kill");
+        assert!(matches!(error, DeployError::StepTimedOut { .. }), "{error}");
+        let grandchild = std::fs::read_to_string(&pid_file).unwrap();
+        let grandchild = grandchild.trim();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !is_dead(grandchild) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "grandchild {grandchild} survived the group kill"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test]
@@ -325,6 +335,20 @@ mod tests {
         };
         let output = ProcessRunner.run(&spec).await.unwrap();
         assert_eq!(output.stdout, "absent yes has-path\n");
+    }
+
+    #[tokio::test]
+    async fn output_over_the_cap_keeps_its_tail() {
+        let script = format!(
+            "head -c {} /dev/zero | tr '\\0' a; printf END",
+            3 * OUTPUT_CAP_BYTES
+        );
+        let output = ProcessRunner
+            .run(&sh(&script, Duration::from_secs(10)))
+            .await
+            .unwrap();
+        assert_eq!(output.stdout.len(), OUTPUT_CAP_BYTES);
+        assert!(output.stdout.ends_with("aaaEND"));
     }
 
     #[test]

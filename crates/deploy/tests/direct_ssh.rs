@@ -409,9 +409,21 @@ async fn crash_recovery_over_ssh_rechecks_instead_of_redeploying() {
     }
     std::fs::remove_file(fx.root.join("restarted")).unwrap();
 
+    // This time health is a remote command (quoted for the remote shell), not HTTP.
+    let mut command_checked = settings(&fx, &known_hosts);
+    command_checked.health_check = Some(HealthCheck::Command {
+        argv: vec![
+            "grep".to_owned(),
+            "-q".to_owned(),
+            "^ok$".to_owned(),
+            fx.app.join("status").to_str().unwrap().to_owned(),
+        ],
+        timeout_s: 5,
+        interval_ms: 50,
+    });
     let history = FileDeploymentHistory::open(&history_path).await.unwrap();
     let deployer = TargetDeployer::new(
-        Arc::new(DirectTarget::new(settings(&fx, &known_hosts), Arc::new(ProcessRunner)).unwrap()),
+        Arc::new(DirectTarget::new(command_checked, Arc::new(ProcessRunner)).unwrap()),
         Arc::new(history),
     );
     let record = deployer
@@ -426,4 +438,10 @@ async fn crash_recovery_over_ssh_rechecks_instead_of_redeploying() {
         !fx.root.join("restarted").exists(),
         "the service was restarted again"
     );
+    let health = &record.steps[1];
+    assert_eq!(
+        health.argv.last().unwrap(),
+        &format!("'grep' '-q' '^ok$' '{}'", fx.app.join("status").display())
+    );
+    assert!(health.success);
 }
