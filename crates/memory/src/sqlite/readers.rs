@@ -63,6 +63,11 @@ impl Readers {
                 path: self.path.clone(),
                 source,
             })?;
+        conn.pragma_update(None, "mmap_size", super::MMAP_BYTES)
+            .map_err(|source| MemoryError::Open {
+                path: self.path.clone(),
+                source,
+            })?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
     }

@@ -89,17 +89,22 @@ impl Drop for Writer {
     }
 }
 
+/// Runs one cached control statement (`SAVEPOINT`, `COMMIT`...).
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT job")
-        .map_err(MemoryError::sqlite("savepoint"))?;
+    control(conn, "SAVEPOINT job").map_err(MemoryError::sqlite("savepoint"))?;
     match work(conn) {
         Ok(value) => {
-            conn.execute_batch("RELEASE job")
-                .map_err(MemoryError::sqlite("savepoint release"))?;
+            control(conn, "RELEASE job").map_err(MemoryError::sqlite("savepoint release"))?;
             Ok(value)
         }
         Err(error) => {
-            if let Err(rollback) = conn.execute_batch("ROLLBACK TO job; RELEASE job") {
+            let rollback =
+                control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"));
+            if let Err(rollback) = rollback {
                 tracing::error!(%rollback, "rolling back a failed write job");
             }
             Err(error)
@@ -119,14 +124,14 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Job>, max_batch: usize) {
             }
         }
         let _span = tracing::trace_span!("group_commit", jobs = batch.len()).entered();
-        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(error) = control(conn, "BEGIN IMMEDIATE") {
             let message = error.to_string();
             tracing::error!(%message, "cannot begin a write transaction");
             batch.drain(..).for_each(|job| job(None)(Some(&message)));
             continue;
         }
         replies.extend(batch.drain(..).map(|job| job(Some(conn))));
-        let commit_error = conn.execute_batch("COMMIT").err().map(|error| {
+        let commit_error = control(conn, "COMMIT").err().map(|error| {
             let message = error.to_string();
             tracing::error!(%message, "group commit failed");
             let _ = conn.execute_batch("ROLLBACK");
