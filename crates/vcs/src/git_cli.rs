@@ -4,7 +4,9 @@
 //! Every run has a timeout (the child is killed on expiry) and a scrubbed environment: only
 //! `PATH`, `HOME`, `TMPDIR`, `SSH_AUTH_SOCK` and locale variables are passed through, so API keys
 //! in the daemon's environment never reach git, its hooks or credential helpers.
-//! `GIT_TERMINAL_PROMPT=0` makes a missing credential an error instead of a hang.
+//! `GIT_TERMINAL_PROMPT=0` makes a missing credential an error instead of a hang, and
+//! `GIT_ALLOW_PROTOCOL` limits transports to file, git, http(s) and ssh (no `ext::` commands).
+//! Credentials embedded in URLs (`https://user:token@host/…`) are masked in errors and logs.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -40,12 +42,13 @@ pub(crate) async fn run(settings: &VcsSettings, dir: &Path, args: &[&str]) -> Re
     command
         .env("LC_ALL", "C")
         .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
         .env("GIT_AUTHOR_NAME", &settings.author_name)
         .env("GIT_AUTHOR_EMAIL", &settings.author_email)
         .env("GIT_COMMITTER_NAME", &settings.author_name)
         .env("GIT_COMMITTER_EMAIL", &settings.author_email);
 
-    let joined_args = args.join(" ");
+    let joined_args = redact_credentials(&args.join(" "));
     let span = tracing::debug_span!("git", args = %joined_args, dir = %dir.display());
     let _entered = span.enter();
     let child = command.spawn().map_err(VcsError::io(dir))?;
@@ -65,11 +68,7 @@ pub(crate) async fn run(settings: &VcsSettings, dir: &Path, args: &[&str]) -> Re
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail_start = stderr.len().saturating_sub(STDERR_TAIL_BYTES);
-        let tail = stderr
-            .get(tail_start..)
-            .unwrap_or(stderr.as_ref())
-            .trim()
-            .to_owned();
+        let tail = redact_credentials(stderr.get(tail_start..).unwrap_or(stderr.as_ref()).trim());
         Err(VcsError::GitCommand {
             args: joined_args,
             dir: dir.to_path_buf(),
@@ -81,4 +80,50 @@ pub(crate) async fn run(settings: &VcsSettings, dir: &Path, args: &[&str]) -> Re
 
 fn duration_secs(duration: Duration) -> u64 {
     duration.as_secs().max(1)
+}
+
+/// Replaces the user-info part of URLs (`https://user:token@host`) with `***`.
+pub(crate) fn redact_credentials(text: &str) -> String {
+    let mut redacted = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme_end) = rest.find("://") {
+        let (head, tail) = rest.split_at(scheme_end + 3);
+        redacted.push_str(head);
+        let authority_end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        let (authority, after) = tail.split_at(authority_end);
+        match authority.rsplit_once('@') {
+            Some((_credentials, host)) => {
+                redacted.push_str("***@");
+                redacted.push_str(host);
+            }
+            None => redacted.push_str(authority),
+        }
+        rest = after;
+    }
+    redacted.push_str(rest);
+    redacted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_credentials;
+
+    #[test]
+    fn url_credentials_are_masked() {
+        assert_eq!(
+            redact_credentials("push -- https://bot:ghp_secret@github.com/o/r.git main"),
+            "push -- https://***@github.com/o/r.git main"
+        );
+        assert_eq!(
+            redact_credentials("fatal: 'https://tok@h/x' and ssh://git@h:22/y"),
+            "fatal: 'https://***@h/x' and ssh://***@h:22/y"
+        );
+        assert_eq!(
+            redact_credentials("push -- /srv/repo.git main"),
+            "push -- /srv/repo.git main"
+        );
+        assert_eq!(redact_credentials("file:///tmp/a@b"), "file:///tmp/a@b");
+    }
 }

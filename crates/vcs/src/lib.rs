@@ -24,6 +24,18 @@
 //!   [`VcsError::MergeConflict`] lists the files and worktree, index and references are as before.
 //! - Every repository path is repository-relative; `..` and absolute paths outside the
 //!   worktree are refused with [`VcsError::InvalidPath`].
+//! - A commit updates the index before it moves the branch (compare-and-swap on the old tip):
+//!   after a crash in between, the task's changes are still staged and its `Task-Id` is not in
+//!   history, so a re-run commits them once.
+//! - The `git` program runs with a timeout and a scrubbed environment (see [`VcsSettings`]);
+//!   credentials in URLs never appear in errors or logs.
+//!
+//! # Limitations
+//!
+//! Commits store worktree bytes as they are: clean/smudge filters, `core.autocrlf` and Git LFS
+//! are not applied. Renames are reported as a deletion plus an addition. Submodules and nested
+//! repositories are never committed. Diffs use Myers with git's line heuristics and match
+//! `git diff --no-renames` on ordinary text; pathological inputs may pick other hunks.
 
 mod error;
 mod git_cli;

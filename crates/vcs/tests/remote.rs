@@ -282,3 +282,39 @@ async fn each_task_works_in_its_own_linked_worktree() {
     vcs.delete_branch(repo, "task/2").await.unwrap();
     assert_fsck(repo);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn git_runs_with_a_scrubbed_environment() {
+    if !git_available() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // cargo sets CARGO_* variables in the test process; none may reach git or its hooks.
+    assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+    let dir = git_repo_with_commit(&[("a.txt", "a\n")]);
+    let repo = dir.path();
+    git(repo, &["branch", "feature"]);
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "-q", "--bare"]);
+    let env_file = repo.join("hook-env.txt");
+    let hook = repo.join(".git/hooks/pre-push");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\nenv > '{}'\n", env_file.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    vcs()
+        .push(repo, remote.path().to_str().unwrap(), "feature", None)
+        .await
+        .unwrap();
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    assert!(
+        env.lines().any(|line| line == "GIT_TERMINAL_PROMPT=0"),
+        "{env}"
+    );
+    assert!(!env.contains("CARGO"), "{env}");
+    assert!(!env.contains("RUST_"), "{env}");
+}

@@ -102,7 +102,11 @@ pub(crate) fn commit(
     let branch_name = gix::refs::FullName::try_from(branch.as_str())
         .map_err(VcsError::gix(format!("name {branch}")))?;
     let summary = message.lines().next().unwrap_or_default();
-    refs::update_ref(
+    // Index first, branch second: a crash in between leaves the task's changes staged and
+    // the Task-Id absent from history, so a re-run commits them; a failed branch update
+    // (someone else moved it) puts the index back.
+    let previous_index = update_index(repo, &updates)?;
+    let moved = refs::update_ref(
         settings,
         repo,
         branch_name,
@@ -112,8 +116,11 @@ pub(crate) fn commit(
             "commit{}: {summary}",
             if head_id.is_none() { " (initial)" } else { "" }
         ),
-    )?;
-    update_index(repo, &updates)?;
+    );
+    if let Err(err) = moved {
+        previous_index.restore()?;
+        return Err(err);
+    }
     tracing::info!(commit = %id, files = updates.len(), "committed");
     Ok(CommitOutcome {
         id: id.to_string(),

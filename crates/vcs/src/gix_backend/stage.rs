@@ -100,14 +100,29 @@ fn executable_or_plain(_metadata: &std::fs::Metadata) -> EntryKind {
     EntryKind::Blob
 }
 
+/// The index as it was before [`update_index`] changed it, to put back if a later step fails.
+pub(crate) struct PreviousIndex(Option<gix::index::File>);
+
+impl PreviousIndex {
+    /// Writes the previous index back.
+    pub(crate) fn restore(self) -> Result<()> {
+        if let Some(mut index) = self.0 {
+            index
+                .write(gix::index::write::Options::default())
+                .map_err(VcsError::gix("restore the index"))?;
+        }
+        Ok(())
+    }
+}
+
 /// Sets the index entries of the given paths to the stored files (removing any conflict stages)
 /// or removes them (`Absent`). Entries of every other path stay exactly as they were.
 pub(crate) fn update_index(
     repo: &gix::Repository,
     updates: &[(String, WorktreeFile)],
-) -> Result<()> {
+) -> Result<PreviousIndex> {
     if updates.is_empty() {
-        return Ok(());
+        return Ok(PreviousIndex(None));
     }
     let index_path = repo.index_path();
     let mut index = if index_path.exists() {
@@ -115,6 +130,7 @@ pub(crate) fn update_index(
     } else {
         gix::index::File::from_state(gix::index::State::new(repo.object_hash()), index_path)
     };
+    let previous = PreviousIndex(Some(index.clone()));
     let touched: HashSet<&str> = updates
         .iter()
         .filter(|(_, file)| !matches!(file, WorktreeFile::Unversionable))
@@ -141,7 +157,7 @@ pub(crate) fn update_index(
     index
         .write(gix::index::write::Options::default())
         .map_err(VcsError::gix("write the index"))?;
-    Ok(())
+    Ok(previous)
 }
 
 /// Repository-relative paths that differ anywhere (HEAD, index, worktree) under `paths`.
@@ -176,5 +192,5 @@ pub(crate) fn add(repo: &gix::Repository, paths: &AddPaths) -> Result<()> {
         let file = store_worktree_file(repo, &workdir, &path)?;
         updates.push((path, file));
     }
-    update_index(repo, &updates)
+    update_index(repo, &updates).map(|_| ())
 }
