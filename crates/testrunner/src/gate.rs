@@ -377,6 +377,17 @@ impl Overlay {
         let mut overlay = Self {
             restore: Vec::new(),
         };
+        match overlay.copy_all(base, head, files) {
+            Ok(()) => Ok(overlay),
+            Err(e) => {
+                // Put back what was already copied; the copy error is the one to report.
+                let _ = overlay.restore();
+                Err(e)
+            }
+        }
+    }
+
+    fn copy_all(&mut self, base: &Path, head: &Path, files: &[PathBuf]) -> Result<()> {
         for file in files {
             let from = head.join(file);
             let to = base.join(file);
@@ -387,10 +398,10 @@ impl Overlay {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| TestRunnerError::io("creating", parent, e))?;
             }
-            overlay.restore.push((to.clone(), original));
+            self.restore.push((to.clone(), original));
             std::fs::write(&to, text).map_err(|e| TestRunnerError::io("writing", &to, e))?;
         }
-        Ok(overlay)
+        Ok(())
     }
 
     fn restore(self) -> Result<()> {

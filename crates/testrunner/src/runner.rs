@@ -108,9 +108,14 @@ impl LocalTestRunner {
                 on_path("cargo-nextest"),
             )?;
             let mut env = sandbox::scrubbed_env(&self.settings.env_passthrough, &options.env)?;
-            // Where tests may put temporary files: inside our scratch dir, removed afterwards.
-            env.entry("TMPDIR".to_owned())
-                .or_insert_with(|| scratch.path().to_string_lossy().into_owned());
+            // Temporary files of the tests go to our scratch dir, removed after the run,
+            // unless the caller chose a TMPDIR for this run.
+            if !options.env.contains_key("TMPDIR") {
+                env.insert(
+                    "TMPDIR".to_owned(),
+                    scratch.path().to_string_lossy().into_owned(),
+                );
+            }
             let mut report: Option<TestReport> = None;
             for step in steps {
                 // Remove a stale result file so an old run is never read as this one's.
@@ -223,6 +228,7 @@ async fn read_results(step: &Step, run: &ChildRun, project: &Path) -> (Parsed, R
                     // nextest's JUnit leaves ignored tests out; its console counts them.
                     let skipped = parse::nextest_console::skipped_in_summary(console);
                     parsed.counts.add(crate::TestStatus::Skipped, skipped);
+                    parsed.problem = cargo_build_problem(console);
                     (parsed, ResultSource::JunitXml)
                 }
                 (Some(mut parsed), parse::junit::Flavor::Pytest) => {
@@ -237,9 +243,7 @@ async fn read_results(step: &Step, run: &ChildRun, project: &Path) -> (Parsed, R
                 (None, parse::junit::Flavor::Nextest) => {
                     // Probably a compile error: cargo's own messages say so.
                     let mut parsed = parse::nextest_console::parse(console);
-                    parsed.problem = parse::cargo_text::parse(console)
-                        .problem
-                        .filter(|(kind, _)| *kind != CouldNotRunKind::NoTestsFound);
+                    parsed.problem = cargo_build_problem(console);
                     (parsed, ResultSource::NextestConsole)
                 }
                 (None, parse::junit::Flavor::Generic) => (Parsed::default(), ResultSource::None),
@@ -253,6 +257,18 @@ async fn read_results(step: &Step, run: &ChildRun, project: &Path) -> (Parsed, R
             None => (Parsed::default(), ResultSource::None),
         },
     }
+}
+
+/// A compile error or crashed test binary that cargo reported around a nextest run.
+fn cargo_build_problem(console: &str) -> Option<(CouldNotRunKind, String)> {
+    parse::cargo_text::parse(console)
+        .problem
+        .filter(|(kind, _)| {
+            matches!(
+                kind,
+                CouldNotRunKind::CompileError | CouldNotRunKind::Crashed
+            )
+        })
 }
 
 /// The last non-blank lines of the console, as the reason for an unexplained failure.

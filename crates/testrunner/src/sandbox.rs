@@ -286,10 +286,10 @@ impl Drop for GroupGuard {
 /// Sets rlimits and the parent-death signal in the child between fork and exec.
 #[allow(unsafe_code)]
 fn install_child_setup(cmd: &mut tokio::process::Command, limits: ResourceLimits, parent: Pid) {
-    // SAFETY: the closure runs in the forked child, where only async-signal-safe work is
-    // allowed. `child_setup` makes only raw syscalls (getrlimit, setrlimit, prctl, getppid,
-    // _exit-free), allocates nothing (its captures are `Copy` values moved in before fork),
-    // takes no locks, and builds its error from errno alone.
+    // SAFETY: the closure runs in the forked child between fork and exec, where only
+    // async-signal-safe work is allowed. `child_setup` only makes raw syscalls (getrlimit,
+    // setrlimit, prctl, getppid), allocates nothing (its captures are `Copy` values moved in
+    // before the fork), takes no locks, and builds its error from errno alone.
     unsafe {
         cmd.pre_exec(move || child_setup(limits, parent));
     }
@@ -312,7 +312,8 @@ fn child_setup(limits: ResourceLimits, parent: Pid) -> io::Result<()> {
         }
     }
     // Linux sends this when the *thread* that forked us exits; tokio forks from a runtime
-    // worker thread, which lives as long as the runtime.
+    // worker thread, which lives as long as the runtime. It reaches only this process, not
+    // what it starts: those are killed through the group while agentd is alive.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|errno| io::Error::from_raw_os_error(errno as i32))?;
     if nix::unistd::getppid() != parent {

@@ -212,3 +212,27 @@ async fn nextest_junit_plus_doctests_when_installed() {
     let failure = report.test("integration_fails").unwrap();
     assert_eq!(failure.file.as_deref(), Some("tests/it.rs"));
 }
+
+#[tokio::test]
+async fn nextest_compile_error_could_not_run() {
+    if !common::require_optional("cargo-nextest") {
+        return;
+    }
+    let project = cargo_project("pub fn f() -> i32 { missing_function() }\n", &[]);
+    let target = tempfile::tempdir().unwrap();
+    let runner = agentd_testrunner::LocalTestRunner::new(agentd_testrunner::TestingSettings {
+        cargo_runner: agentd_testrunner::CargoRunner::Nextest,
+        ..agentd_testrunner::TestingSettings::default()
+    })
+    .unwrap();
+    let report = runner
+        .run_tests(project.path(), &cargo_options(target.path()))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.could_not_run().map(|(k, _)| k),
+        Some(CouldNotRunKind::CompileError),
+        "{}",
+        report.output
+    );
+}

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use agentd_testrunner::{
@@ -294,4 +295,41 @@ async fn secret_in_parent_env_is_invisible_to_tests_child() {
     })
     .unwrap_err();
     assert!(!err.to_string().contains("sk-test-secret"));
+}
+
+/// Runs `runner_dies_child` (which starts a long test run) in a child process, kills that
+/// process with SIGKILL, and checks that the test process it started died with it.
+#[test]
+fn the_runner_process_dies_with_agentd() {
+    let dir = project(&[]);
+    let mut agentd = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "runner_dies_child", "--ignored"])
+        .env("AGENTD_TEST_PDEATHSIG_DIR", dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = dir.path().join("leader.pid");
+    assert!(wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n'))
+    }));
+    let leader = read_pid(&pid_file);
+    assert!(!process_gone(leader));
+    agentd.kill().unwrap();
+    agentd.wait().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || process_gone(leader)),
+        "{leader} survived"
+    );
+}
+
+#[tokio::test]
+#[ignore = "run by the_runner_process_dies_with_agentd, which kills it"]
+async fn runner_dies_child() {
+    let dir = std::env::var("AGENTD_TEST_PDEATHSIG_DIR").unwrap();
+    // `exec` makes the group leader itself the long-running process.
+    let runner = custom("echo $$ > leader.pid; exec sleep 1000", 600);
+    runner
+        .run_tests(Path::new(&dir), &RunOptions::default())
+        .await
+        .unwrap();
 }

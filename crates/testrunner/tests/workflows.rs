@@ -6,7 +6,7 @@ mod common;
 use agentd_testrunner::{
     FrameworkChoice, NewTests, Outcome, TestRunner, TestStatus, check_flaky, tests_first_gate,
 };
-use common::{cargo_options, cargo_project, runner, write_files};
+use common::{cargo_options, cargo_project, runner};
 
 #[tokio::test]
 async fn flaky_tests_are_the_ones_that_flip() {
@@ -172,7 +172,6 @@ fn adds() {
 fn new_test_files_must_exist_on_the_head() {
     let base = cargo_project(BASE_LIB, &[]);
     let head = cargo_project(HEAD_LIB, &[]);
-    write_files(head.path(), &[]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
