@@ -34,6 +34,8 @@ pub trait Deployer: Send + Sync {
     async fn deploy(&self, request: &DeployRequest) -> Result<DeploymentRecord, DeployError>;
 
     /// Observes the environment now: live revision, health, and the last attempt.
+    /// The health check is the backend's own (for `ci_cd` with a `status_url` that means
+    /// waiting for CI's final state, up to `status_timeout_s`).
     ///
     /// # Errors
     /// When the live revision cannot be read or the history cannot be read.

@@ -142,3 +142,15 @@ fn ssh_argv_pins_keys_and_disables_agents() {
     let target = DirectTarget::new(settings, Arc::new(ProcessRunner)).unwrap();
     insta::assert_yaml_snapshot!(target.ssh_argv("git -C /srv/app rev-parse HEAD"));
 }
+
+/// Downstream crates unit-test against `MockDeployer` (feature `mock`) as `Arc<dyn Deployer>`.
+#[tokio::test]
+async fn mock_deployer_stands_in_for_the_trait_object() {
+    let mut mock = agentd_deploy::MockDeployer::new();
+    mock.expect_history()
+        .withf(|environment| environment == "staging")
+        .times(1)
+        .returning(|_| Ok(Vec::new()));
+    let deployer: Arc<dyn agentd_deploy::Deployer> = Arc::new(mock);
+    assert!(deployer.history("staging").await.unwrap().is_empty());
+}
