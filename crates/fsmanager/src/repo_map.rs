@@ -1,7 +1,6 @@
 //! A compact map of the repository (each source file's top-level items) that fits a
 //! token budget, for prompts.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -14,6 +13,9 @@ use crate::workspace::Workspace;
 
 /// Tokens kept back for the closing "omitted" line.
 const FOOTER_RESERVE_TOKENS: usize = 24;
+/// After this many files in a row did not fit, the rest are omitted without parsing:
+/// the budget is as good as spent, and parsing a thousand files to confirm it is slow.
+const MAX_CONSECUTIVE_MISSES: usize = 32;
 
 /// What to put in a repo map.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +90,9 @@ fn render_file(path: &str, items: &[OutlineItem]) -> String {
 impl Workspace {
     /// A map of every supported source file (honouring `.gitignore`) with its top-level
     /// items, most relevant first: files matching `focus`, then shallower paths, then
-    /// recently modified ones. Files that do not fit the budget are listed in `omitted`.
+    /// recently modified ones. Files that do not fit the budget are skipped (a smaller
+    /// one later may still fit) and listed in `omitted`; after 32 misses in a row the
+    /// rest are omitted without being parsed.
     #[tracing::instrument(level = "debug", skip(self, options))]
     pub fn repo_map(&self, options: &RepoMapOptions) -> Result<RepoMap> {
         let budget = options
@@ -113,14 +117,14 @@ impl Workspace {
         let mut used = 0usize;
         let mut included = Vec::new();
         let mut omitted = Vec::new();
-        let mut seen = HashSet::new();
+        let mut misses = 0usize;
         for (file, language) in files {
-            if !seen.insert(file.path.clone()) {
-                continue;
-            }
             // The smallest possible block is the path line; skip parsing what cannot fit.
             let path_tokens = estimate_tokens(&file.path) + 1;
-            if used + path_tokens > body_budget || file.size > self.settings().max_read_bytes {
+            if misses >= MAX_CONSECUTIVE_MISSES
+                || used + path_tokens > body_budget
+                || file.size > self.settings().max_read_bytes
+            {
                 omitted.push(file.path);
                 continue;
             }
@@ -134,9 +138,11 @@ impl Workspace {
             let block = render_file(&file.path, &outline.items);
             let tokens = estimate_tokens(&block);
             if used + tokens > body_budget {
+                misses += 1;
                 omitted.push(file.path);
                 continue;
             }
+            misses = 0;
             used += tokens;
             text.push_str(&block);
             included.push(file.path);

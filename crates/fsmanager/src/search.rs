@@ -146,7 +146,14 @@ impl Workspace {
             .build();
         let mut out = Vec::new();
         for entry in walker {
-            let Ok(entry) = entry else { continue };
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    // Unreadable directories or bad ignore files: skip, do not fail the walk.
+                    tracing::debug!(error = %e, "walk entry skipped");
+                    continue;
+                }
+            };
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }

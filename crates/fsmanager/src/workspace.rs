@@ -143,14 +143,36 @@ fn into_text(path: &str, bytes: Vec<u8>) -> Result<String> {
     })
 }
 
+fn root_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FsError {
+    let path = path.to_path_buf();
+    move |source| FsError::Root { what, path, source }
+}
+
+/// Opens (creating if needed) the backup directory: `backup_path`, or `.agentd/backups`
+/// beneath the root (so a planted `.agentd` symlink fails closed).
+fn open_backup_dir(root: &Dir, root_path: &Path, settings: &FileSystemSettings) -> Result<Dir> {
+    const WHAT: &str = "backup directory";
+    if let Some(path) = &settings.backup_path {
+        Dir::create_ambient_dir_all(path, ambient_authority()).map_err(root_err(WHAT, path))?;
+        return Dir::open_ambient_dir(path, ambient_authority()).map_err(root_err(WHAT, path));
+    }
+    let inside = Path::new(AGENTD_DIR).join("backups");
+    let host_path = root_path.join(&inside);
+    root.create_dir_all(&inside)
+        .map_err(root_err(WHAT, &host_path))?;
+    // Keeps backups out of `git status` and out of commits.
+    let ignore = Path::new(AGENTD_DIR).join(".gitignore");
+    if !root.exists(&ignore) {
+        root.write(&ignore, "*\n")
+            .map_err(root_err(WHAT, &root_path.join(&ignore)))?;
+    }
+    root.open_dir(&inside).map_err(root_err(WHAT, &host_path))
+}
+
 impl Workspace {
     /// Opens (creating if needed) the workspace at `settings.workspace_path` and its
     /// backup directory.
     pub fn open(settings: FileSystemSettings) -> Result<Self> {
-        let root_err = |what, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| FsError::Root { what, path, source }
-        };
         let given = settings.workspace_path.clone();
         std::fs::create_dir_all(&given).map_err(root_err("workspace root", &given))?;
         let root_path = given
@@ -158,27 +180,7 @@ impl Workspace {
             .map_err(root_err("workspace root", &given))?;
         let root = Dir::open_ambient_dir(&root_path, ambient_authority())
             .map_err(root_err("workspace root", &root_path))?;
-        let backup_dir = match &settings.backup_path {
-            Some(path) => {
-                Dir::create_ambient_dir_all(path, ambient_authority())
-                    .map_err(root_err("backup directory", path))?;
-                Dir::open_ambient_dir(path, ambient_authority())
-                    .map_err(root_err("backup directory", path))?
-            }
-            None => {
-                let inside = Path::new(AGENTD_DIR).join("backups");
-                let err = root_err("backup directory", &inside);
-                root.create_dir_all(&inside)
-                    .map_err(root_err("backup directory", &inside))?;
-                // Keeps backups out of `git status` and out of commits.
-                let ignore = Path::new(AGENTD_DIR).join(".gitignore");
-                if !root.exists(&ignore) {
-                    root.write(&ignore, "*\n")
-                        .map_err(root_err("backup directory", &ignore))?;
-                }
-                root.open_dir(&inside).map_err(err)?
-            }
-        };
+        let backup_dir = open_backup_dir(&root, &root_path, &settings)?;
         let limits = BackupLimits {
             count: settings.backup_count,
             max_file_bytes: settings.backup_max_file_bytes,

@@ -721,3 +721,78 @@ fn directory_swapped_for_symlink_during_writes() {
     assert!(swaps > 0 && ok_writes + refused == 3000);
     println!("swaps={swaps} ok_writes={ok_writes} refused={refused} {refusals:?}");
 }
+
+/// A repository that ships `.agentd` as a symlink to somewhere outside must not get
+/// backups written there: opening the workspace fails closed.
+#[test]
+fn planted_agentd_symlink_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    symlink(&outside, root.join(".agentd")).unwrap();
+    let result = Workspace::open(FileSystemSettings::new(&root));
+    assert!(matches!(result, Err(FsError::Root { .. })), "{result:?}");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+/// `find` and `search` never report or read through a symlinked directory.
+#[test]
+fn walks_do_not_follow_symlinks_out() {
+    let jail = jail();
+    symlink(&jail.outside, jail.root.join("out")).unwrap();
+    let found = jail.ws.find("*", 1000).unwrap();
+    assert!(
+        found.paths.iter().all(|p| !p.starts_with("out")),
+        "{found:?}"
+    );
+    let hits = jail
+        .ws
+        .search(&agentd_fsmanager::SearchQuery::literal(SECRET))
+        .unwrap();
+    assert!(hits.matches.is_empty(), "{hits:?}");
+    let map = jail
+        .ws
+        .repo_map(&agentd_fsmanager::RepoMapOptions::default())
+        .unwrap();
+    assert!(!map.text.contains("out/"));
+}
+
+/// A file swapped for a symlink to an outside file (and back) while it is read and
+/// overwritten: reads never return the outside content, writes never modify it.
+#[test]
+fn file_swapped_for_symlink_during_reads_and_writes() {
+    let jail = jail();
+    let outside_before = tree(&jail.outside);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = Arc::clone(&stop);
+        let root = jail.root.clone();
+        let secret = jail.outside.join("secret.txt");
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = symlink(&secret, root.join("swap.tmp"));
+                // Atomically replace the file with the symlink, then put a file back.
+                let _ = std::fs::rename(root.join("swap.tmp"), root.join("f.txt"));
+                let _ = std::fs::write(root.join("file.tmp"), "inside");
+                let _ = std::fs::rename(root.join("file.tmp"), root.join("f.txt"));
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut reads_ok = 0;
+    for i in 0..2000 {
+        if let Ok(text) = jail.ws.read("f.txt") {
+            assert!(!text.contains(SECRET), "read leaked outside content");
+            reads_ok += 1;
+        }
+        let _ = jail.ws.write("f.txt", &format!("agent {i}"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert_eq!(tree(&jail.outside), outside_before, "outside file modified");
+    println!("swaps={swaps} reads_ok={reads_ok}");
+}
