@@ -182,6 +182,63 @@ impl LlmError {
         }
     }
 
+    /// This error with every occurrence of `secret` replaced by `***`, for providers or
+    /// proxies that echo the key in an error message or body.
+    pub(crate) fn scrubbed(self, secret: &str) -> Self {
+        let clean = |text: String| {
+            if text.contains(secret) {
+                text.replace(secret, "***")
+            } else {
+                text
+            }
+        };
+        match self {
+            Self::Http {
+                provider,
+                status,
+                message,
+                request_id,
+                retry_after,
+                should_retry,
+            } => Self::Http {
+                provider,
+                status,
+                message: clean(message),
+                request_id,
+                retry_after,
+                should_retry,
+            },
+            Self::Connect {
+                provider,
+                url,
+                message,
+            } => Self::Connect {
+                provider,
+                url: clean(url),
+                message: clean(message),
+            },
+            Self::MalformedResponse {
+                provider,
+                message,
+                request_id,
+            } => Self::MalformedResponse {
+                provider,
+                message: clean(message),
+                request_id,
+            },
+            Self::Stream {
+                provider,
+                message,
+                request_id,
+            } => Self::Stream {
+                provider,
+                message: clean(message),
+                request_id,
+            },
+            other => other,
+        }
+    }
+
     /// The raw reply text for [`LlmError::InvalidJson`] and [`LlmError::SchemaViolation`],
     /// so a caller can feed it back to the model with the error.
     pub fn raw_reply(&self) -> Option<&str> {

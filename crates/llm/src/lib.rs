@@ -64,7 +64,9 @@
 //!    malformed answers fail at once. Streams are retried only until they open.
 //! 5. **Meter** records every attempt in the ledger, failed ones included; it sits below
 //!    retry precisely so each retry is counted.
-//! 6. **Provider** (OpenAI, Anthropic, replay): wire format, timeouts (first byte and
+//! 6. **Scrub** removes the API key from every provider error (some providers and
+//!    proxies echo it) before any layer above logs, retries, records or returns it.
+//! 7. **Provider** (OpenAI, Anthropic, replay): wire format, timeouts (first byte and
 //!    total, per attempt), the `max_concurrency` limit on requests in flight.
 //!
 //! # Invariants
@@ -94,6 +96,7 @@ mod metered;
 mod openai;
 mod pricing;
 mod retry;
+mod scrub;
 mod settings;
 mod stack;
 mod structured;

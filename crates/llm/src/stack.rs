@@ -13,6 +13,7 @@ use crate::metered::MeteredClient;
 use crate::openai::OpenAiClient;
 use crate::pricing::PriceTable;
 use crate::retry::{RetryPolicy, RetryingClient};
+use crate::scrub::ScrubbingClient;
 use crate::settings::seconds;
 use crate::usage::{UsageLedger, UsageSnapshot};
 use crate::{
@@ -92,6 +93,7 @@ pub fn build_client_with(
 ) -> Result<LlmHandle, LlmError> {
     let provider = settings.provider;
     let ledger = Arc::new(UsageLedger::new(PriceTable::new(&settings.prices)));
+    let backend = ScrubbingClient::wrap(backend, api_key(settings));
     let mut client: Arc<dyn LlmClient> = Arc::new(MeteredClient::new(backend, Arc::clone(&ledger)));
     if settings.max_retries > 0 && provider != ProviderKind::Replay {
         let policy = RetryPolicy::new(

@@ -181,7 +181,8 @@ async fn the_key_never_reaches_the_logs() {
         Reply::json(openai_text("ok", "stop")),
         Reply::status(
             401,
-            r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#,
+            // Some proxies echo the whole key back.
+            json!({"error": {"message": format!("Incorrect API key provided: {SECRET}"), "type": "invalid_request_error"}}).to_string(),
         ),
     ]);
     let client = build_client(&settings(ProviderKind::Openai, server.url("/v1")))
@@ -195,6 +196,13 @@ async fn the_key_never_reaches_the_logs() {
         .generate("", vec![Message::user("again")], CallOptions::default())
         .await
         .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("Incorrect API key provided: ***"),
+        "{error}"
+    );
+    assert!(!format!("{error:?}").contains(SECRET));
     tracing::error!(%error, ?error, "call failed");
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
