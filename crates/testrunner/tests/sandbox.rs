@@ -223,13 +223,14 @@ async fn resource_limits_reach_the_child() {
     let runner = LocalTestRunner::new(TestingSettings {
         framework: FrameworkChoice::Custom,
         command: Some(
-            "ulimit -t > cpu.txt; ulimit -f > fsize.txt; head -c 2048 /dev/zero > big.bin"
-                .to_owned(),
+            "cat /proc/self/limits > limits.txt; head -c 2048 /dev/zero > big.bin".to_owned(),
         ),
         result_format: Some(ResultFormat::CargoText),
         limits: agentd_testrunner::ResourceLimits {
             cpu_seconds: Some(77),
             file_size_bytes: Some(1024),
+            memory_bytes: Some(2 * 1024 * 1024 * 1024),
+            max_processes: Some(5000),
             ..agentd_testrunner::ResourceLimits::default()
         },
         ..TestingSettings::default()
@@ -239,15 +240,19 @@ async fn resource_limits_reach_the_child() {
         .run_tests(dir.path(), &RunOptions::default())
         .await
         .unwrap();
-    let read = |f: &str| {
-        std::fs::read_to_string(dir.path().join(f))
+    let limits = std::fs::read_to_string(dir.path().join("limits.txt")).unwrap();
+    let soft = |name: &str| {
+        let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..]
+            .split_whitespace()
+            .next()
             .unwrap()
-            .trim()
             .to_owned()
     };
-    assert_eq!(read("cpu.txt"), "77");
-    // `ulimit -f` counts 512-byte blocks.
-    assert_eq!(read("fsize.txt"), "2");
+    assert_eq!(soft("Max cpu time"), "77");
+    assert_eq!(soft("Max file size"), "1024");
+    assert_eq!(soft("Max address space"), "2147483648");
+    assert_eq!(soft("Max processes"), "5000");
     let written = std::fs::metadata(dir.path().join("big.bin")).unwrap().len();
     assert_eq!(written, 1024);
 }
