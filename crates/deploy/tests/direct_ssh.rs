@@ -61,10 +61,10 @@ fn start_sshd(dir: &Path) -> Sshd {
     std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
     // sshd run as root insists on its privilege-separation directory (Debian's service
     // unit normally creates it).
-    if nix_is_root() && !Path::new("/run/sshd").exists() {
+    if is_root() && !Path::new("/run/sshd").exists() {
         std::fs::create_dir_all("/run/sshd").unwrap();
     }
-    let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
+    let user = current_user();
     for _attempt in 0..5 {
         let port = free_port();
         let config = dir.join("sshd_config");
@@ -115,11 +115,18 @@ fn start_sshd(dir: &Path) -> Sshd {
     panic!("could not find a free port for sshd");
 }
 
-fn nix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+fn id(flag: &str) -> String {
+    let output = Command::new("id").arg(flag).output().unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn is_root() -> bool {
+    id("-u") == "0"
+}
+
+/// The current user's name (USER may be unset under CI).
+fn current_user() -> String {
+    id("-un")
 }
 
 fn have_ssh_tools() -> bool {
@@ -187,7 +194,7 @@ fn settings(fx: &Fixture, known_hosts: &Path) -> DirectSettings {
     DirectSettings {
         host: "127.0.0.1".to_owned(),
         port: fx.sshd.port,
-        user: std::env::var("USER").unwrap_or_else(|_| "root".to_owned()),
+        user: current_user(),
         key_path: fx.root.join("client_key"),
         known_hosts_path: known_hosts.to_path_buf(),
         connect_timeout_s: 10,
@@ -279,7 +286,8 @@ async fn deploy_then_unhealthy_release_rolls_back_over_real_ssh() {
         panic!("unexpected error: {error}");
     };
     assert!(
-        matches!(**cause, DeployError::HealthCheckFailed { .. }),
+        matches!(&**cause, DeployError::HealthCheckFailed { reason, .. }
+            if reason.contains("HTTP 503 (expected 200)")),
         "{cause}"
     );
     assert_eq!(record.state, DeploymentState::RolledBack);
