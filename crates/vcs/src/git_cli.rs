@@ -1,7 +1,8 @@
 //! Running the `git` program for the operations gix cannot do (push, fetch with credentials,
 //! switching branches over a worktree, linked worktrees).
 //!
-//! Every run has a timeout (the child is killed on expiry) and a scrubbed environment: only
+//! Every run has a timeout (on expiry the child's whole process group, hooks and credential
+//! helpers included, is killed) and a scrubbed environment: only
 //! `PATH`, `HOME`, `TMPDIR`, `SSH_AUTH_SOCK` and locale variables are passed through, so API keys
 //! in the daemon's environment never reach git, its hooks or credential helpers.
 //! `GIT_TERMINAL_PROMPT=0` makes a missing credential an error instead of a hang, and
@@ -51,11 +52,15 @@ pub(crate) async fn run(settings: &VcsSettings, dir: &Path, args: &[&str]) -> Re
     let joined_args = redact_credentials(&args.join(" "));
     let span = tracing::debug_span!("git", args = %joined_args, dir = %dir.display());
     let _entered = span.enter();
+    #[cfg(unix)]
+    command.process_group(0);
     let child = command.spawn().map_err(VcsError::io(dir))?;
+    let child_id = child.id();
     let output = match tokio::time::timeout(settings.git_timeout, child.wait_with_output()).await {
         Ok(output) => output.map_err(VcsError::io(dir))?,
-        // Dropping the future drops the child, and `kill_on_drop` kills it.
+        // Dropping the future dropped the child, and `kill_on_drop` killed git itself.
         Err(_elapsed) => {
+            kill_process_group(child_id);
             return Err(VcsError::GitTimeout {
                 args: joined_args,
                 dir: dir.to_path_buf(),
@@ -77,6 +82,23 @@ pub(crate) async fn run(settings: &VcsSettings, dir: &Path, args: &[&str]) -> Re
         })
     }
 }
+
+/// Kills what git started (hooks, credential helpers, ssh) in the group led by `leader`.
+#[cfg(unix)]
+fn kill_process_group(leader: Option<u32>) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    let Some(leader) = leader.and_then(|id| i32::try_from(id).ok()) else {
+        return;
+    };
+    // ESRCH means the group is already gone, which is the goal.
+    if let Err(err) = killpg(Pid::from_raw(leader), Signal::SIGKILL) {
+        tracing::debug!(error = %err, group = leader, "killing the git process group");
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_process_group(_leader: Option<u32>) {}
 
 fn duration_secs(duration: Duration) -> u64 {
     duration.as_secs().max(1)

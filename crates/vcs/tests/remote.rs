@@ -318,3 +318,72 @@ async fn git_runs_with_a_scrubbed_environment() {
     assert!(!env.contains("CARGO"), "{env}");
     assert!(!env.contains("RUST_"), "{env}");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_hung_git_is_killed_with_its_hooks_at_the_timeout() {
+    if !git_available() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = git_repo_with_commit(&[("a.txt", "a\n")]);
+    let repo = dir.path();
+    git(repo, &["branch", "feature"]);
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "-q", "--bare"]);
+    // A hook that never finishes, like a credential helper waiting for input.
+    let pid_file = repo.join("hook.pid");
+    let hook = repo.join(".git/hooks/pre-push");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho $$ > '{}'\nexec sleep 300\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let vcs = agentd_vcs::GixVcs::new(agentd_vcs::VcsSettings {
+        git_timeout: std::time::Duration::from_millis(500),
+        ..settings()
+    });
+
+    let started = std::time::Instant::now();
+    let err = vcs
+        .push(repo, remote.path().to_str().unwrap(), "feature", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, VcsError::GitTimeout { args, .. } if args.starts_with("push")),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(
+        git(remote.path(), &["for-each-ref"]),
+        "",
+        "nothing was pushed"
+    );
+
+    // The hook's process dies with git (poll: the kernel reaps asynchronously).
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .split(") ")
+                .nth(1)
+                .is_some_and(|rest| rest.starts_with('Z'))
+        });
+        if !alive {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hook process {pid} survived the timeout"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
