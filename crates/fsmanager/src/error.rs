@@ -64,7 +64,7 @@ pub enum FsError {
         /// What the file is.
         kind: SpecialKind,
     },
-    /// The target of a write, create or delete is itself a symlink.
+    /// The target of a write is itself a symlink (or became one during the operation).
     #[error("path {path:?} is a symlink; write to its target path instead")]
     Symlink {
         /// The path as given.
@@ -209,6 +209,10 @@ impl FsError {
                 path,
                 reason: "name too long for the filesystem",
             },
+            // ELOOP: an O_NOFOLLOW open met a symlink (swapped in after the check).
+            _ if source.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                FsError::Symlink { path }
+            }
             _ => FsError::Io { op, path, source },
         }
     }

@@ -231,7 +231,7 @@ impl Workspace {
         .map_err(|e| FsError::from_io("open directory", given, e))
     }
 
-    fn parse_file_path<'a>(given: &str, rel: &'a RelPath) -> Result<(RelPath, &'a str)> {
+    fn split_file<'a>(given: &str, rel: &'a RelPath) -> Result<(RelPath, &'a str)> {
         rel.split_last().ok_or_else(|| FsError::IsDirectory {
             path: given.to_owned(),
         })
@@ -288,13 +288,9 @@ impl Workspace {
     /// `max_read_bytes`, and binary content.
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn read(&self, path: &str) -> Result<String> {
-        let bytes = self.read_bytes_limited(path, self.inner.settings.max_read_bytes)?;
-        into_text(path, bytes)
-    }
-
-    pub(crate) fn read_bytes_limited(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
+        let limit = self.inner.settings.max_read_bytes;
         let rel = RelPath::parse(path)?;
-        let (parent, name) = Self::parse_file_path(path, &rel)?;
+        let (parent, name) = Self::split_file(path, &rel)?;
         let dir = self.open_dir(path, &parent, false)?;
         let (file, meta) = Self::open_plain(&dir, path, name, FollowSymlinks::Yes)?;
         if meta.len() > limit {
@@ -304,7 +300,7 @@ impl Workspace {
                 limit,
             });
         }
-        Self::read_limited(path, file, limit)
+        into_text(path, Self::read_limited(path, file, limit)?)
     }
 
     /// Replaces (or creates) a file atomically, backing up the previous content.
@@ -323,7 +319,7 @@ impl Workspace {
     fn write_bytes(&self, path: &str, contents: &[u8], replace: Replace) -> Result<WriteReport> {
         let settings = &self.inner.settings;
         let rel = RelPath::parse(path)?;
-        let (parent, name) = Self::parse_file_path(path, &rel)?;
+        let (parent, name) = Self::split_file(path, &rel)?;
         let size = contents.len() as u64;
         if size > settings.max_write_bytes {
             return Err(FsError::TooLarge {
@@ -364,7 +360,8 @@ impl Workspace {
                     kind,
                 });
             }
-            mode = meta.permissions().mode() & 0o7777;
+            // Keep rwx bits (an executable script stays executable), never setuid/setgid.
+            mode = meta.permissions().mode() & 0o777;
             backup = self.back_up(&dir, path, &slash, name)?;
         }
         write_atomically(&dir, name, contents, mode, replace)
@@ -398,6 +395,9 @@ impl Workspace {
         name: &str,
     ) -> Result<Option<BackupInfo>> {
         let limit = self.inner.settings.backup_max_file_bytes;
+        if self.inner.settings.backup_count == 0 {
+            return Ok(None);
+        }
         let (file, meta) = match Self::open_plain(dir, given, name, FollowSymlinks::No) {
             Ok(opened) => opened,
             Err(FsError::HardLinked { .. }) => return Ok(None),
@@ -464,7 +464,7 @@ impl Workspace {
                 path: from.to_owned(),
                 reason: "cannot move the workspace root",
             })?;
-        let (to_parent, to_name) = Self::parse_file_path(to, &to_rel)?;
+        let (to_parent, to_name) = Self::split_file(to, &to_rel)?;
         let from_dir = self.open_dir(from, &from_parent, false)?;
         let meta = from_dir
             .symlink_metadata(from_name)

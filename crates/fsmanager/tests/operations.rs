@@ -68,6 +68,13 @@ fn write_keeps_permission_bits() {
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o755
     );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    ws.write("run.sh", "#!/bin/sh\n").unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+        0o755,
+        "setuid is dropped"
+    );
 }
 
 #[test]
