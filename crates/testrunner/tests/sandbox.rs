@@ -231,7 +231,6 @@ async fn resource_limits_reach_the_child() {
             file_size_bytes: Some(1024),
             memory_bytes: Some(2 * 1024 * 1024 * 1024),
             max_processes: Some(5000),
-            ..agentd_testrunner::ResourceLimits::default()
         },
         ..TestingSettings::default()
     })
