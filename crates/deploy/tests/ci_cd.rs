@@ -166,3 +166,63 @@ async fn pushes_to_bare_remote_and_follows_ci_status() {
         DeployError::RollbackUnsupported { backend: "ci_cd" }
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_that_never_finishes_times_out_with_the_last_state() {
+    if common::require_program("git", "apt-get install -y git").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("remote.git");
+    std::fs::create_dir_all(&remote).unwrap();
+    common::git(
+        &remote,
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    );
+    let work = dir.path().join("work");
+    let commits = common::repo_with_commits(&work, &["one"]);
+    let states: CiStates = Arc::default();
+    states
+        .lock()
+        .unwrap()
+        .insert(commits[0].clone(), vec!["running"]);
+    let settings: DeploymentSettings = serde_json::from_value(serde_json::json!({
+        "type": "ci_cd",
+        // A URL instead of a remote name, as the offline pipeline uses.
+        "remote": remote,
+        "repo_path": work,
+        "status_url": ci_server(states).await,
+        "status_field": "/data/status",
+        "status_timeout_s": 1,
+        "status_interval_ms": 20,
+    }))
+    .unwrap();
+    let deps = DeployerDeps {
+        vcs: Arc::new(GixVcs::new(VcsSettings::default())),
+        history: Arc::new(
+            FileDeploymentHistory::open(dir.path().join("h.json"))
+                .await
+                .unwrap(),
+        ),
+        runner: Arc::new(ProcessRunner),
+    };
+    let error = settings
+        .build(&deps)
+        .unwrap()
+        .deploy(&DeployRequest {
+            revision: commits[0].clone(),
+            environment: "staging".to_owned(),
+            idempotency_key: "task-1".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    let DeployError::Deployment { cause, .. } = &error else {
+        panic!("unexpected error: {error}");
+    };
+    assert!(
+        matches!(&**cause, DeployError::CiStatus { reason, .. }
+            if reason.contains("no final state within 1s") && reason.contains("\"running\"")),
+        "{cause}"
+    );
+    assert_eq!(remote_head(&remote), commits[0]);
+}
