@@ -73,7 +73,7 @@ fn provider_name(native: bool) -> &'static str {
 
 pub(crate) fn request_body(request: &ChatRequest, stream: bool, native: bool) -> Value {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
-    if let Some(system) = &request.system {
+    if let Some(system) = request.system.as_ref().filter(|s| !s.is_empty()) {
         messages.push(json!({"role": "system", "content": system}));
     }
     for message in &request.messages {

@@ -196,6 +196,10 @@ struct DefaultsClient {
 
 impl DefaultsClient {
     fn resolve(&self, mut request: ChatRequest) -> (ChatRequest, tracing::Span) {
+        // An empty system prompt is no system prompt: same cache key, same fingerprint.
+        if request.system.as_deref() == Some("") {
+            request.system = None;
+        }
         let options = &mut request.options;
         options.model.get_or_insert_with(|| self.model.clone());
         if options.temperature.is_none() {

@@ -451,3 +451,143 @@ async fn never_answering_server_times_out_on_the_first_byte() {
     );
     assert_eq!(error.to_string(), "anthropic: no first byte within 0.2s");
 }
+
+#[tokio::test]
+async fn rate_limit_then_success_honours_retry_after_and_server_errors_are_retried() {
+    let server = Server::start().await;
+    let rate_limited = r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}"#;
+    let api_error =
+        r#"{"type":"error","error":{"type":"api_error","message":"Internal server error"}}"#;
+    server.push([
+        Reply::status(429, rate_limited).header("retry-after", "0.3"),
+        Reply::status(500, api_error),
+        Reply::json(text_message("finally", "end_turn")),
+    ]);
+    let llm = build_client(&settings(ProviderKind::Anthropic, server.url(""))).unwrap();
+    let started = Instant::now();
+    let answer = llm
+        .client()
+        .generate("", vec![Message::user("hi")], CallOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(answer.text, "finally");
+    let usage = llm.usage();
+    assert_eq!((usage.total.requests, usage.total.failed_requests), (3, 2));
+}
+
+#[tokio::test]
+async fn unauthorized_is_not_retried_and_names_the_request_id() {
+    let server = Server::start().await;
+    let body = r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"},"request_id":"req_011CAuth"}"#;
+    server.always(Reply::status(401, body));
+    let client = build_client(&settings(ProviderKind::Anthropic, server.url("")))
+        .unwrap()
+        .client();
+    let error = client
+        .generate("", vec![Message::user("hi")], CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(server.hits(), 1);
+    assert_eq!(
+        error.to_string(),
+        "anthropic returned HTTP 401 (request id req_011CAuth): authentication_error: invalid x-api-key"
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_and_a_stream_cut_mid_event_are_errors() {
+    let server = Server::start().await;
+    server.push([Reply::json(
+        r#"{"id":"msg_x","type":"message","content":[{"type":"te"#,
+    )]);
+    let client = build_client(&settings(ProviderKind::Anthropic, server.url("")))
+        .unwrap()
+        .client();
+    let error = client
+        .generate("", vec![Message::user("hi")], CallOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            LlmError::MalformedResponse {
+                provider: "anthropic",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    let full = fixture("anthropic_stream_text.sse");
+    let cut_at = full.find("\" there\"").unwrap();
+    server.push([Reply::sse(&full[..cut_at])]);
+    let stream = client
+        .stream("", vec![Message::user("hi")], CallOptions::default())
+        .await
+        .unwrap();
+    let error = collect_stream(stream).await.unwrap_err();
+    assert!(matches!(error, LlmError::Stream { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("unparsable content_block_delta event"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn streamed_structured_output_arrives_as_text() {
+    let server = Server::start().await;
+    let mut sse = event(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_j", "model": "claude-haiku-4-5-20251001", "usage": {"input_tokens": 40, "output_tokens": 1}}}),
+    );
+    sse += &event(
+        "content_block_start",
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_j", "name": "verdict", "input": {}}}),
+    );
+    sse += &event(
+        "content_block_delta",
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"verdict\": "}}),
+    );
+    sse += &event(
+        "content_block_delta",
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "\"reject\"}"}}),
+    );
+    sse += &event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 12}}),
+    );
+    sse += &event("message_stop", json!({"type": "message_stop"}));
+    server.push([Reply::sse(sse)]);
+    let llm = build_client(&settings(ProviderKind::Anthropic, server.url(""))).unwrap();
+    let request = ChatRequest {
+        response_format: agentd_llm::ResponseFormat::JsonSchema {
+            name: "verdict".into(),
+            schema: json!({"type": "object"}),
+            strict: false,
+        },
+        ..ChatRequest::new("Review.", "diff")
+    };
+    let done = collect_stream(llm.client().chat_stream(request).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        done.text, r#"{"verdict":"reject"}"#,
+        "the final text is the normalized JSON"
+    );
+    assert_eq!(done.finish_reason, FinishReason::Stop);
+    assert!(done.tool_calls.is_empty());
+    insta::assert_json_snapshot!("anthropic_structured_stream_body", server.seen()[0].body);
+    // claude-haiku-4-5 at $1 / $5 per million tokens.
+    let cost = llm.usage().total.cost_usd;
+    assert!(
+        (cost - (40.0 * 1.0 + 12.0 * 5.0) / 1e6).abs() < 1e-12,
+        "{cost}"
+    );
+}

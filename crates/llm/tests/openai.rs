@@ -182,9 +182,7 @@ async fn streamed_text_fixture_yields_deltas_then_usage() {
         done.request_id.as_deref(),
         Some("chatcmpl-ABfw031mOJeYCSHe4yI2ZjOA6kMJL")
     );
-    let body = &server.seen()[0].body;
-    assert_eq!(body["stream"], true);
-    assert_eq!(body["stream_options"], json!({"include_usage": true}));
+    insta::assert_json_snapshot!("openai_stream_body", server.seen()[0].body);
 }
 
 fn chunk(delta: serde_json::Value, finish: Option<&str>) -> String {
