@@ -52,8 +52,12 @@ const ENV_ALLOWLIST: &[&str] = &[
     "SSL_CERT_DIR",
 ];
 
-/// Set for every run so the output is plain text the parsers can read.
+/// Set for every run so the output is plain text the parsers can read, and runners act
+/// non-interactively (`CI=true` turns off jest's watch mode and snapshot writing).
 const ENV_FIXED: &[(&str, &str)] = &[
+    ("CI", "true"),
+    // Keeps worktrees free of __pycache__ litter that would show up as changes.
+    ("PYTHONDONTWRITEBYTECODE", "1"),
     ("TERM", "dumb"),
     ("NO_COLOR", "1"),
     ("CARGO_TERM_COLOR", "never"),

@@ -168,3 +168,54 @@ async fn console_fallback_when_the_junit_file_is_not_written() {
         report.output
     );
 }
+
+#[tokio::test]
+async fn tests_first_gate_on_a_python_project() {
+    if !require("pytest") {
+        return;
+    }
+    let calc = "def add(a, b):\n    return a + b\n";
+    let existing = "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n";
+    let base = project(&[
+        ("pytest.ini", "[pytest]\n"),
+        ("calc.py", calc),
+        ("test_calc.py", existing),
+    ]);
+    let head = project(&[
+        ("pytest.ini", "[pytest]\n"),
+        (
+            "calc.py",
+            "def add(a, b):\n    return a + b\n\ndef mul(a, b):\n    return a * b\n",
+        ),
+        ("test_calc.py", existing),
+        (
+            "test_mul.py",
+            "from calc import mul\n\ndef test_mul():\n    assert mul(3, 4) == 12\n",
+        ),
+    ]);
+    let new_tests = agentd_testrunner::NewTests {
+        files: vec!["test_mul.py".into()],
+        ids: Vec::new(),
+    };
+    let report = agentd_testrunner::tests_first_gate(
+        &runner(FrameworkChoice::Pytest),
+        base.path(),
+        head.path(),
+        &new_tests,
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(report.passed, "{:#?}", report.problems);
+    let verdict = &report.new_tests[0];
+    assert_eq!(verdict.id, "test_mul.py::test_mul");
+    // `from calc import mul` fails on the base: a collection error, which counts as red.
+    assert!(
+        verdict
+            .base_build_failure
+            .as_deref()
+            .unwrap()
+            .contains("mul"),
+        "{verdict:?}"
+    );
+}
