@@ -224,7 +224,8 @@ impl BudgetBook {
         })
     }
 
-    fn day(&self) -> String {
+    /// The current UTC day (`YYYY-MM-DD`) by the book's clock: the key of daily limits.
+    pub fn today(&self) -> String {
         self.clock.now().format("%Y-%m-%d").to_string()
     }
 
@@ -260,7 +261,7 @@ impl BudgetBook {
     /// # Errors
     /// The store's error when the spend cannot be read.
     pub async fn status(&self) -> Result<BudgetStatus, agentd_memory::MemoryError> {
-        let day = self.day();
+        let day = self.today();
         let key = format!("day/{day}");
         let mut book = self.book.lock().await;
         let today = self.load(&mut book, &key).await?;
@@ -331,7 +332,7 @@ impl BudgetBook {
         request: &ChatRequest,
         max_tokens: u32,
     ) -> Result<Reservation, LlmError> {
-        let day = self.day();
+        let day = self.today();
         let mut scopes: Vec<(String, Option<f64>, ScopeName)> = vec![(
             format!("day/{day}"),
             self.settings.per_day_usd,

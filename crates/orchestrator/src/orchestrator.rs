@@ -192,6 +192,7 @@ pub(crate) struct Shared {
     running: Mutex<HashMap<String, RunningTask>>,
     summary: Mutex<RunSummary>,
     paused_by_budget: AtomicBool,
+    pause_day: Mutex<Option<String>>,
     processed: AtomicU64,
     goal: Mutex<Option<String>>,
 }
@@ -267,6 +268,7 @@ impl TaskOrchestrator {
                 running: Mutex::new(HashMap::new()),
                 summary: Mutex::new(RunSummary::default()),
                 paused_by_budget: AtomicBool::new(false),
+                pause_day: Mutex::new(None),
                 processed: AtomicU64::new(0),
                 goal: Mutex::new(goal),
             }),
@@ -368,8 +370,11 @@ impl TaskOrchestrator {
     }
 
     /// Daemon mode: workers per queue and the main loop every `check_interval`, until
-    /// `shutdown` becomes true. Then no new task is claimed, work in progress gets
-    /// `task_timeout` to finish, and what does not finish is released for a retry.
+    /// `shutdown` becomes true. Then no new task is claimed and the steps in progress are
+    /// finished (each is bounded by `task_timeout`) before this returns. A caller that
+    /// cannot wait that long may drop the future: the abandoned records' leases (at most
+    /// 30 s) expire and the next start reclaims them; saved step outputs make the replay
+    /// cheap and free of repeated side effects.
     ///
     /// # Errors
     /// Only when the store cannot be read at all at the start.
@@ -497,6 +502,12 @@ enum PassOutcome {
 }
 
 impl Shared {
+    /// Stops claiming until the UTC day after `day`.
+    pub(crate) fn pause_for_budget(&self, day: &str) {
+        *lock(&self.pause_day) = Some(day.to_owned());
+        self.paused_by_budget.store(true, Ordering::Relaxed);
+    }
+
     pub(crate) fn has_agent(&self, role: &Role) -> bool {
         self.agents.contains_key(role.as_str())
     }
@@ -590,8 +601,16 @@ impl Shared {
             }
         }
         if let Some(book) = &self.budget {
-            let exhausted = book.day_exhausted().await?;
-            let was = self.paused_by_budget.swap(exhausted, Ordering::Relaxed);
+            let status = book.status().await?;
+            let exhausted = status.day_remaining_usd.is_some_and(|left| left <= 0.0);
+            let paused_today = lock(&self.pause_day).as_deref() == Some(status.day.as_str());
+            let was = self.paused_by_budget.load(Ordering::Relaxed);
+            if exhausted {
+                self.pause_for_budget(&status.day);
+            } else if was && !paused_today {
+                // A new day: the daily limits start over.
+                self.paused_by_budget.store(false, Ordering::Relaxed);
+            }
             if exhausted && !was {
                 self.raise(Alert::new(
                     AlertKind::Budget,
@@ -607,7 +626,9 @@ impl Shared {
         if self.paused_by_budget.load(Ordering::Relaxed) {
             return Ok(PassOutcome::Idle);
         }
-        if *ceo_asked {
+        // Drain mode asks the CEO only when it found nothing to do: it empties the queue it
+        // was given, or plans once from an idle start.
+        if *ceo_asked || (drain && self.processed.load(Ordering::Relaxed) > 0) {
             return Ok(PassOutcome::Idle);
         }
         *ceo_asked = true;
@@ -615,7 +636,6 @@ impl Shared {
         if generated == 0 {
             return Ok(PassOutcome::Idle);
         }
-        let _ = drain;
         Ok(PassOutcome::Busy)
     }
 
@@ -1038,8 +1058,10 @@ impl Worker {
                 });
                 if let Some(denial) = denial {
                     let message = format!("paused by budget: {denial}");
-                    if denial.scope() == "day" {
-                        self.shared.paused_by_budget.store(true, Ordering::Relaxed);
+                    if denial.scope() == "day"
+                        && let Some(book) = &self.shared.budget
+                    {
+                        self.shared.pause_for_budget(&book.today());
                     }
                     lock(&self.shared.summary).budget_stops.push(denial);
                     // Dead-lettered without escalation: asking another agent would spend more.

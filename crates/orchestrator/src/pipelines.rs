@@ -353,7 +353,7 @@ impl Step<'_> {
                     .get(&self.root, "tests/authored")
                     .await?
                     .ok_or_else(|| self.step_failed("the tests step left no test files"))?;
-                let base = ensure_base_worktree(repo, &self.root).await?;
+                let base = fresh_base_worktree(repo, &self.root).await?;
                 let gate = tests_first_gate(
                     repo.tests.as_ref(),
                     &base,
@@ -916,34 +916,47 @@ async fn ensure_worktree(repo: &RepoSetup, root: &str) -> Result<PathBuf, Orches
     Ok(path)
 }
 
-/// A second worktree at the commit the feature branch started from, for the gate's base.
-async fn ensure_base_worktree(repo: &RepoSetup, root: &str) -> Result<PathBuf, OrchestratorError> {
+/// A fresh second worktree at the commit the feature branch started from, for the gate's
+/// base. The gate uses the base as scratch space (it lays the new tests on top and puts
+/// them back), so a gate interrupted by a crash may leave it dirty: it is rebuilt each time.
+async fn fresh_base_worktree(repo: &RepoSetup, root: &str) -> Result<PathBuf, OrchestratorError> {
     let path = base_path(repo, root);
-    if !path.join(".git").exists() {
-        if path.exists() {
-            let _ = tokio::fs::remove_dir_all(&path).await;
+    if path.exists() {
+        if let Err(error) = repo.vcs.remove_worktree(&repo.repo, &path, true).await {
+            tracing::debug!(%error, "base worktree not registered; removing its directory");
         }
-        let feature = worktree_path(repo, root);
-        // The first commit on the feature branch is QA's; its parent is the base.
-        let log = repo.vcs.log(&feature, None, 1000).await?;
-        let main_log = repo
-            .vcs
-            .log(&repo.repo, Some(repo.main_branch.clone()), 1000)
-            .await?;
-        let base = log
-            .iter()
-            .find(|c| main_log.iter().any(|m| m.id == c.id))
-            .map(|c| c.id.clone())
-            .unwrap_or_else(|| repo.main_branch.clone());
-        repo.vcs
-            .add_worktree(
-                &repo.repo,
-                &path,
-                &format!("agentd/base-{root}"),
-                Some(base),
-            )
-            .await?;
+        if path.exists() {
+            tokio::fs::remove_dir_all(&path).await.map_err(|error| {
+                OrchestratorError::InvalidTask {
+                    task_id: root.to_owned(),
+                    message: format!(
+                        "cannot remove the stale base worktree {}: {error}",
+                        path.display()
+                    ),
+                }
+            })?;
+        }
     }
+    let feature = worktree_path(repo, root);
+    // The fork point: the newest commit of the feature branch that the protected branch has.
+    let log = repo.vcs.log(&feature, None, 1000).await?;
+    let main_log = repo
+        .vcs
+        .log(&repo.repo, Some(repo.main_branch.clone()), 1000)
+        .await?;
+    let base = log
+        .iter()
+        .find(|c| main_log.iter().any(|m| m.id == c.id))
+        .map(|c| c.id.clone())
+        .unwrap_or_else(|| repo.main_branch.clone());
+    repo.vcs
+        .add_worktree(
+            &repo.repo,
+            &path,
+            &format!("agentd/base-{root}"),
+            Some(base),
+        )
+        .await?;
     Ok(path)
 }
 
