@@ -40,12 +40,12 @@ pub enum MemoryError {
     },
     /// The database was written by a newer agentd (its schema version is higher than this build knows).
     #[error(
-        "{path} has schema version {found}, but this build supports up to {supported}; upgrade agentd (the file was left untouched)"
+        "{location} has schema version {found}, but this build supports up to {supported}; upgrade agentd (the store was left untouched)"
     )]
     SchemaTooNew {
-        /// The database file.
-        path: PathBuf,
-        /// Version found in the file.
+        /// The database file, or the PostgreSQL schema.
+        location: String,
+        /// Version found in the store.
         found: i64,
         /// Highest version this build knows.
         supported: i64,
@@ -123,14 +123,6 @@ pub enum MemoryError {
     Worker {
         /// The runtime's message.
         message: String,
-    },
-    /// The configured backend cannot be opened by this build.
-    #[error("memory backend {backend}: {reason}")]
-    BackendUnavailable {
-        /// The backend named in the configuration.
-        backend: &'static str,
-        /// Why it cannot be used.
-        reason: String,
     },
 }
 

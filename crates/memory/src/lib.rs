@@ -14,6 +14,9 @@
 //!   then dead-letter; [`TaskStore::requeue_expired`] is the stuck-task sweep; every state change
 //!   is in [`TaskStore::history`].
 //! - [`SqliteStore`]: the embedded backend implementing both traits on one file.
+//! - [`PostgresStore`]: the scale-out backend (tokio-postgres; claims with
+//!   `FOR UPDATE SKIP LOCKED`, so workers in many processes can share a queue). Same tables,
+//!   JSON as JSONB; [`PostgresOptions::schema`] picks the namespace.
 //! - [`MemorySettings`]: the config file's `memory` section; [`MemorySettings::open`] opens the
 //!   configured backend as [`Stores`] (`Arc<dyn MemoryStore>` + `Arc<dyn TaskStore>`).
 //! - [`Clock`]: all times come from an injected clock ([`SystemClock`] in production,
@@ -37,8 +40,8 @@
 //!   a process crash; with `full`, also against power loss).
 //! - A task is held by at most one worker at a time; only the current fencing token can change
 //!   a running task; a completed task is never completed again.
-//! - No operation of the traits exposes SQLite specifics: times are UTC with millisecond
-//!   precision, ids are strings, payloads JSON; a PostgreSQL backend implements the same traits.
+//! - No operation of the traits exposes backend specifics: times are UTC with millisecond
+//!   precision, ids are strings, payloads JSON. Both backends pass the same conformance suite.
 //!
 //! # SQLite
 //! WAL mode, `synchronous` NORMAL (default) or FULL, a busy timeout, schema versions in
@@ -52,6 +55,7 @@ mod clock;
 mod context;
 mod error;
 mod memory;
+mod postgres;
 mod settings;
 mod sqlite;
 mod task;
@@ -68,6 +72,7 @@ pub use memory::{
     ActivityRecord, DecisionRecord, LogQuery, MemoryEntry, MemoryStore, NewActivity, NewDecision,
     Page, PurgeCounts,
 };
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use settings::{BackendKind, MemorySettings, Stores, Synchronous};
 pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 #[cfg(feature = "mock")]

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Clock, MemoryError, MemoryStore, Result, SqliteOptions, SqliteStore, TaskStore};
+use crate::{
+    Clock, MemoryError, MemoryStore, PostgresOptions, PostgresStore, Result, SqliteOptions,
+    SqliteStore, TaskStore,
+};
 
 /// Which backend holds memory and tasks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,10 +120,19 @@ impl MemorySettings {
                     tasks: Arc::new(store),
                 })
             }
-            BackendKind::Postgres => Err(MemoryError::BackendUnavailable {
-                backend: "postgres",
-                reason: "this build has no PostgreSQL backend yet; use backend: sqlite".into(),
-            }),
+            BackendKind::Postgres => {
+                let url = self
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| MemoryError::InvalidInput {
+                        what: "memory.url is required when memory.backend is postgres".into(),
+                    })?;
+                let store = PostgresStore::connect(url, PostgresOptions::default(), clock).await?;
+                Ok(Stores {
+                    memory: Arc::new(store.clone()),
+                    tasks: Arc::new(store),
+                })
+            }
         }
     }
 }

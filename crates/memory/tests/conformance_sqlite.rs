@@ -8,7 +8,7 @@ use agentd_memory::{ManualClock, SqliteOptions, SqliteStore};
 
 fn sqlite(
     clock: Arc<ManualClock>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Backend> + Send>> {
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Backend>> + Send>> {
     Box::pin(async move {
         // Each case gets its own file, removed with the backend.
         let dir = tempfile::tempdir().unwrap();
@@ -19,12 +19,12 @@ fn sqlite(
         let store = SqliteStore::open(dir.path().join("memory.db"), options, clock.clone())
             .await
             .unwrap();
-        Backend {
+        Some(Backend {
             memory: Arc::new(store.clone()),
             tasks: Arc::new(store),
             clock,
             keep_alive: Box::new(dir),
-        }
+        })
     })
 }
 

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use agentd_memory::{BackendKind, MemorySettings, Synchronous};
+use std::sync::Arc;
+
+use agentd_memory::{BackendKind, ManualClock, MemoryError, MemorySettings, Synchronous};
 use serde_json::json;
 
 #[test]
@@ -34,4 +36,20 @@ fn the_url_never_shows_in_debug_output() {
     .unwrap();
     assert_eq!(settings.backend, BackendKind::Postgres);
     assert!(!format!("{settings:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn postgres_without_url_is_refused_by_name() {
+    let settings = MemorySettings {
+        backend: BackendKind::Postgres,
+        ..MemorySettings::default()
+    };
+    let error = settings
+        .open(Arc::new(ManualClock::default()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, MemoryError::InvalidInput { what } if what.contains("memory.url")),
+        "{error}"
+    );
 }

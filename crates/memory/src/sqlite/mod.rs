@@ -98,7 +98,7 @@ impl SqliteStore {
         let found = schema::version(&conn).map_err(|source| open_error(&path, source))?;
         if found > SCHEMA_VERSION {
             return Err(MemoryError::SchemaTooNew {
-                path,
+                location: path.display().to_string(),
                 found,
                 supported: SCHEMA_VERSION,
             });
