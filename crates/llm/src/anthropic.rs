@@ -215,10 +215,12 @@ fn usage_from(usage: Option<&Value>, into: &mut Usage) {
         let written = written.unwrap_or(into.cache_write_tokens);
         let read = read.unwrap_or(into.cached_input_tokens);
         let plain = uncached.unwrap_or_else(|| {
-            into.input_tokens
-                .saturating_sub(into.cache_write_tokens + into.cached_input_tokens)
+            into.input_tokens.saturating_sub(
+                into.cache_write_tokens
+                    .saturating_add(into.cached_input_tokens),
+            )
         });
-        into.input_tokens = plain + written + read;
+        into.input_tokens = plain.saturating_add(written).saturating_add(read);
         into.cache_write_tokens = written;
         into.cached_input_tokens = read;
     }

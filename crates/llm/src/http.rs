@@ -85,7 +85,10 @@ impl Transport {
             })?;
         let total = timeout.unwrap_or(self.default_timeout);
         let started = Instant::now();
-        let deadline = started + total;
+        // A huge per-call timeout means "no limit", not an overflow.
+        let deadline = started
+            .checked_add(total)
+            .unwrap_or_else(|| started + Duration::from_secs(365 * 86_400));
         let (first_byte, phase) = if self.first_byte_timeout < total {
             (self.first_byte_timeout, "first byte")
         } else {

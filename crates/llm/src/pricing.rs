@@ -46,7 +46,9 @@ impl ModelPrice {
     pub fn cost(&self, usage: &Usage) -> f64 {
         let cached = usage.cached_input_tokens;
         let written = usage.cache_write_tokens;
-        let plain = usage.input_tokens.saturating_sub(cached + written);
+        let plain = usage
+            .input_tokens
+            .saturating_sub(cached.saturating_add(written));
         let per_token = |tokens: u64, usd_per_million: f64| tokens as f64 * usd_per_million / 1e6;
         per_token(plain, self.input)
             + per_token(cached, self.cached_input.unwrap_or(self.input))

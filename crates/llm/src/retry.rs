@@ -62,10 +62,10 @@ impl RetryPolicy {
             let mut waited = waited
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if *waited + delay > self.max_total_wait {
-                return None;
-            }
-            *waited += delay;
+            let total = waited
+                .checked_add(delay)
+                .filter(|t| *t <= self.max_total_wait)?;
+            *waited = total;
             Some(delay)
         })
         .notify(|error, delay| {

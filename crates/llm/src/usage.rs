@@ -33,17 +33,21 @@ pub struct UsageTotals {
 
 impl UsageTotals {
     fn add(&mut self, usage: Option<&Usage>, cost: Option<f64>) {
-        self.requests += 1;
+        self.requests = self.requests.saturating_add(1);
         match usage {
-            None => self.failed_requests += 1,
+            None => self.failed_requests = self.failed_requests.saturating_add(1),
             Some(usage) => {
-                self.input_tokens += usage.input_tokens;
-                self.output_tokens += usage.output_tokens;
-                self.cached_input_tokens += usage.cached_input_tokens;
-                self.cache_write_tokens += usage.cache_write_tokens;
+                self.input_tokens = self.input_tokens.saturating_add(usage.input_tokens);
+                self.output_tokens = self.output_tokens.saturating_add(usage.output_tokens);
+                self.cached_input_tokens = self
+                    .cached_input_tokens
+                    .saturating_add(usage.cached_input_tokens);
+                self.cache_write_tokens = self
+                    .cache_write_tokens
+                    .saturating_add(usage.cache_write_tokens);
                 match cost {
                     Some(cost) => self.cost_usd += cost,
-                    None => self.unpriced_requests += 1,
+                    None => self.unpriced_requests = self.unpriced_requests.saturating_add(1),
                 }
             }
         }
