@@ -187,6 +187,34 @@ async fn status_agrees_with_git_status_porcelain() {
 }
 
 #[tokio::test]
+async fn status_agrees_with_git_whether_or_not_something_is_staged() {
+    if !git_available() {
+        return;
+    }
+    // Right after `git commit` the index caches HEAD's tree, and vcs skips comparing
+    // HEAD with the index; after `git add` that cache is invalid and vcs compares.
+    let dir = git_repo_with_commit(&[("a.txt", "a\n"), ("d/b.txt", "b\n")]);
+    let repo = dir.path();
+    let vcs = vcs();
+    write(repo, "a.txt", "a2\n");
+    write(repo, "d/new.txt", "n\n");
+    let status = |entries: Vec<agentd_vcs::StatusEntry>| -> Vec<(String, String)> {
+        entries
+            .into_iter()
+            .map(|e| (e.porcelain_code(), e.path))
+            .collect()
+    };
+    assert_eq!(status(vcs.status(repo).await.unwrap()), git_porcelain(repo));
+    git(repo, &["add", "d/new.txt"]);
+    assert_eq!(status(vcs.status(repo).await.unwrap()), git_porcelain(repo));
+    // A commit made by git with a different tree than the cached one.
+    git(repo, &["commit", "-q", "-m", "new"]);
+    git(repo, &["rm", "-q", "--cached", "d/b.txt"]);
+    assert_eq!(status(vcs.status(repo).await.unwrap()), git_porcelain(repo));
+    assert_eq!(git_porcelain(repo).len(), 3);
+}
+
+#[tokio::test]
 async fn add_stages_like_git_add() {
     if !git_available() {
         return;
