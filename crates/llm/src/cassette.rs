@@ -1,11 +1,4 @@
-//! Record/replay cassettes.
-//!
-//! A cassette is a JSON-lines file, one exchange per line:
-//! `{"fingerprint": "…", "provider": "openai", "recorded_at": "…", "labels": {…},
-//! "request": {…}, "response": {…}}`. `request` and `response` are the serde forms of
-//! [`ChatRequest`] and [`ChatResponse`]. Lines may be edited by hand: the fingerprint is
-//! recomputed from `request` on load (the stored one is informative), and empty lines and
-//! lines starting with `#` or `//` are skipped.
+//! Record/replay cassettes: the recording layer and the replay provider.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -23,6 +16,16 @@ use crate::{
 };
 
 /// One recorded exchange: a line of a cassette.
+///
+/// A cassette is a JSON-lines file, one exchange per line:
+/// `{"fingerprint": "…", "provider": "openai", "recorded_at": "…", "labels": {…},
+/// "request": {…}, "response": {…}}`, where `request` and `response` are the serde forms
+/// of [`ChatRequest`] (with the model, temperature and max_tokens the client resolved)
+/// and [`ChatResponse`]. Cassettes are meant to be read and edited by hand: the
+/// fingerprint is recomputed from `request` on load (the stored one is informative),
+/// unknown fields are errors naming the line, and empty lines and lines starting with
+/// `#` or `//` are skipped. Recording never writes the API key: any occurrence of it in
+/// an answer is replaced by `***`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CassetteEntry {

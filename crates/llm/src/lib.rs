@@ -48,8 +48,8 @@
 //!    key and the cassette fingerprint depend on them.
 //! 2. **Cache** answers a repeated question (same provider, model, system prompt,
 //!    messages, tools, tool choice, response format, temperature, max_tokens) within
-//!    `cache_ttl_s`. It sits above retries and recording: a hit costs no attempt, no
-//!    retry and no cassette line. Only complete, valid answers are stored (finish reason
+//!    `cache_ttl_s` (hits and misses are counted in the ledger). It sits above retries
+//!    and recording: a hit costs no attempt, no retry and no cassette line. Only complete, valid answers are stored (finish reason
 //!    stop or tool_calls; valid JSON for JSON formats, schema-valid for schemas), so a
 //!    retry never receives a known-bad answer; `CallOptions::bypass_cache` skips the
 //!    lookup for fix attempts.
@@ -57,8 +57,9 @@
 //!    line per call that reached the provider, after retries resolved transient faults:
 //!    the cassette holds final answers only, so replay never re-enacts a 429. It sits
 //!    below the cache so that replay, running the same stack, sees the same misses.
-//! 4. **Retry** repeats transient failures (connection errors, timeouts, HTTP 408, 409,
-//!    429, 500-504, 529) with exponential backoff and jitter, using the provider's delay
+//! 4. **Retry** repeats transient failures (connection errors, timeouts, HTTP 408, 409
+//!    (OpenAI's lock conflict), 429, 500-504, 529, unless the provider sent
+//!    `x-should-retry: false`) with exponential backoff and jitter, using the provider's delay
 //!    when it gives one (`retry-after-ms`, `retry-after`, "try again in 1.574s"), up to
 //!    `max_retries` retries and `max_retry_wait_s` of total sleep. 400/401/403/404 and
 //!    malformed answers fail at once. Streams are retried only until they open.
@@ -68,6 +69,9 @@
 //!    proxies echo it) before any layer above logs, retries, records or returns it.
 //! 7. **Provider** (OpenAI, Anthropic, replay): wire format, timeouts (first byte and
 //!    total, per attempt), the `max_concurrency` limit on requests in flight.
+//!
+//! With provider `replay` there is no retry and no recorder: the cassette is the
+//! provider. A cache TTL of 0 leaves the cache out.
 //!
 //! # Invariants
 //!
@@ -82,8 +86,8 @@
 //! - A stream yields deltas then exactly one [`StreamEvent::Done`], or ends with an error
 //!   (provider `error` event, cut-off body, timeout); it never ends silently.
 //! - Replay is deterministic: the n-th call with a fingerprint gets the n-th recorded
-//!   answer, whatever the interleaving; a miss names the fingerprint and the nearest
-//!   recorded request.
+//!   answer, whatever the interleaving (the last answer repeats when calls outnumber
+//!   recordings); a miss names the fingerprint and the nearest recorded request.
 
 mod anthropic;
 mod cache;

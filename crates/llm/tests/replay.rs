@@ -111,6 +111,8 @@ async fn record_then_replay_with_the_server_gone() {
     assert!(text.contains("hi! your key is ***"));
 
     let replay = build_client(&replay_settings(&cassette)).unwrap();
+    let report = replay.client().probe().await.unwrap();
+    assert_eq!(report.detail, "3 recorded exchanges, 3 distinct requests");
     let replayed = run(replay.client()).await;
     // The live caller saw the echoed key; the cassette (and so the replay) has `***`.
     recorded[0].text = recorded[0].text.replace(SECRET, "***");
