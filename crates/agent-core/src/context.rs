@@ -157,7 +157,7 @@ impl Default for CorrectionPolicy {
     }
 }
 
-/// How one agent is set up: what `build_agent` takes.
+/// How one agent is set up: what [`crate::build_agent`] takes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
@@ -177,6 +177,10 @@ pub struct AgentConfig {
     /// Conventional Commits message and the `Task-Id` trailer) when the workspace has
     /// version control. Default false: the orchestrator decides.
     pub auto_commit: bool,
+    /// The custom roles that exist (from config), so that the CEO and custom agents may
+    /// delegate to them. Filled by the caller, not read from the agent's config section.
+    #[serde(skip)]
+    pub custom_roles: Vec<crate::model::Role>,
 }
 
 impl AgentConfig {

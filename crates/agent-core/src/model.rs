@@ -435,7 +435,8 @@ pub struct Verdict {
     pub criteria: Vec<CriterionResult>,
     /// Why.
     pub reasoning: String,
-    /// What must change before approval (empty when approved).
+    /// What must change before approval (empty when a reviewer approves). In the CEO's
+    /// final decision: the conditions of the decision and the reviewers' required changes.
     #[serde(default)]
     pub required_changes: Vec<String>,
 }
@@ -726,6 +727,7 @@ pub struct WorkState {
     /// An extra goal for this round (e.g. `agentd run --goal`), on top of the stored goals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goal: Option<String>,
-    /// At most this many tasks may be generated.
+    /// At most this many tasks may be generated; 0 means the default, 5.
+    #[serde(default)]
     pub max_tasks: u32,
 }
