@@ -60,6 +60,7 @@ macro_rules! conformance_tests {
             retry_backoff_then_dead_letter, permanent_failure_dead_letters_at_once,
             expired_lease_with_no_attempts_left_dead_letters, cancel_pending_running_and_terminal,
             queries_by_status_role_parent_time_and_counts, concurrent_workers_claim_each_task_once,
+            concurrent_enqueues_of_one_key_yield_one_task,
             unknown_task_is_reported, invalid_input_is_refused);
     };
     (@cases $factory:expr; $($case:ident),+) => {
@@ -844,6 +845,41 @@ pub async fn concurrent_workers_claim_each_task_once(factory: Factory) {
         ..TaskQuery::default()
     };
     assert_eq!(b.tasks.query(completed).await.unwrap().len(), 200);
+}
+
+/// Racing enqueues of the same idempotency key (as two orchestrators replaying one event would)
+/// create exactly one task, and every caller gets its id.
+pub async fn concurrent_enqueues_of_one_key_yield_one_task(factory: Factory) {
+    let Some(b) = open(factory).await else { return };
+    let racers: Vec<_> = (0..8)
+        .map(|n| {
+            let store = Arc::clone(&b.tasks);
+            tokio::spawn(async move {
+                let task =
+                    NewTask::new("qa", json!({ "racer": n })).with_idempotency_key("event-42");
+                store.enqueue(vec![task]).await.unwrap().remove(0)
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for racer in racers {
+        outcomes.push(racer.await.unwrap());
+    }
+    assert_eq!(
+        outcomes.iter().filter(|e| e.created).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<HashSet<_>>()
+            .len(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(b.tasks.query(TaskQuery::default()).await.unwrap().len(), 1);
 }
 
 /// Operations on an unknown id say so.

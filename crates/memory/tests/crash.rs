@@ -127,7 +127,11 @@ fn parent() {
     };
     let mut rng = rand::rng();
     for round in 0..ROUNDS {
-        let kill_after: usize = rng.random_range(0..=120);
+        // Half the rounds kill after a random number of acknowledged operations, the other half
+        // after a random delay (which also hits opening, migrating and recovery).
+        let kill_after_acks: Option<usize> =
+            rng.random_bool(0.5).then(|| rng.random_range(0..=120));
+        let kill_after_delay = Duration::from_micros(rng.random_range(0..30_000));
         let mut child = Command::new(&exe)
             .env(CHILD_DB, &db)
             .env(CHILD_ROUND, round.to_string())
@@ -136,17 +140,20 @@ fn parent() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut seen = 0;
-        while seen < kill_after {
-            let Some(line) = lines.next() else {
-                let output = child.wait_with_output().unwrap();
-                panic!(
-                    "round {round}: the child died on its own: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            };
-            record(&mut acked, &line.unwrap());
-            seen += 1;
+        match kill_after_acks {
+            Some(acks) => {
+                for _ in 0..acks {
+                    let Some(line) = lines.next() else {
+                        let output = child.wait_with_output().unwrap();
+                        panic!(
+                            "round {round}: the child died on its own: {}",
+                            String::from_utf8_lossy(&output.stderr)
+                        );
+                    };
+                    record(&mut acked, &line.unwrap());
+                }
+            }
+            None => std::thread::sleep(kill_after_delay),
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
