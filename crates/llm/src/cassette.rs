@@ -60,7 +60,8 @@ fn scrub(text: String, secret: Option<&ApiKey>) -> String {
     }
 }
 
-/// Appends exchanges to a cassette. The file is created (or truncated) at the first write.
+/// Appends exchanges to a cassette, creating it (and its directory) at the first write.
+/// Appending, not truncating, keeps what a crashed and restarted run recorded before.
 struct CassetteWriter {
     path: PathBuf,
     provider: &'static str,
@@ -95,8 +96,11 @@ impl CassetteWriter {
                     .map_err(|e| error(format!("cannot create its directory: {e}")))?;
             }
             *file = Some(
-                std::fs::File::create(&self.path)
-                    .map_err(|e| error(format!("cannot create: {e}")))?,
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+                    .map_err(|e| error(format!("cannot open for appending: {e}")))?,
             );
         }
         let Some(handle) = file.as_mut() else {

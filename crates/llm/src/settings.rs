@@ -160,8 +160,8 @@ pub struct LlmSettings {
     pub cache_max_entries: u64,
 
     /// Cassette file (JSON lines). With provider `replay`: the recording to answer from
-    /// (required). With any other provider: when set, every answer is recorded to it (the
-    /// file is replaced at the first recorded call).
+    /// (required). With any other provider: when set, every answer is appended to it
+    /// (delete the file to start a fresh recording).
     pub cassette: Option<PathBuf>,
 
     /// Total time allowed for one attempt, from connecting to the last byte of the answer

@@ -298,3 +298,23 @@ fn broken_cassettes_are_clear_errors() {
         "invalid setting llm.cassette: provider replay needs the cassette file to answer from"
     );
 }
+
+#[tokio::test]
+async fn recording_appends_so_a_restarted_run_keeps_its_earlier_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("nested/run.jsonl");
+    let server = Server::start().await;
+    server.always(Reply::json(openai_text("same", "stop")));
+    let mut live = settings(ProviderKind::Openai, server.url("/v1"));
+    live.cassette = Some(cassette.clone());
+    for question in ["before the crash", "after the restart"] {
+        let client = build_client(&live).unwrap().client();
+        client
+            .generate("", vec![Message::user(question)], CallOptions::default())
+            .await
+            .unwrap();
+    }
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(text.contains("before the crash") && text.contains("after the restart"));
+}
