@@ -5,7 +5,8 @@
 //!   declared [`ResultFormat`].
 //! - **Running** ([`LocalTestRunner`], behind the object-safe [`TestRunner`] trait): the
 //!   runner is a child process in its own process group, with a scrubbed environment (an
-//!   allowlist such as `PATH`, `HOME`, `LANG`, `CARGO_HOME` plus [`RunOptions::env`]; a name
+//!   allowlist such as `PATH`, `HOME`, `LANG`, `CARGO_HOME`, `CARGO_TARGET_DIR`, plus
+//!   `CI=true`, `NO_COLOR=1`, `TERM=dumb`, a per-run `TMPDIR`, and [`RunOptions::env`]; a name
 //!   that looks like a secret never passes), resource limits ([`ResourceLimits`]), a
 //!   parent-death signal, and a timeout after which the **whole group** gets SIGTERM, then
 //!   SIGKILL after a grace period. Dropping the future kills the group too. Console output
@@ -28,7 +29,10 @@
 //! - A [`crate::TestRunnerError`] means agentd could not do its part (bad settings, missing
 //!   directory); problems of the project under test are outcomes, not errors.
 //! - No process of a run outlives it: after the runner exits, what is left of its process
-//!   group is killed.
+//!   group is killed; on timeout or when the future is dropped, the whole group is. If agentd
+//!   itself is killed with SIGKILL, the parent-death signal kills the runner process; what
+//!   the runner started (a test binary) is then reparented and ends on its own. A process
+//!   that leaves the group (`setsid`) is out of reach.
 //! - Secrets in agentd's environment never reach a test.
 //!
 //! Status choices (xfail, xpass, todo, subtests) are documented on [`TestStatus`].

@@ -8,7 +8,10 @@ use common::{project, require_optional, runner};
 
 const CALC_TEST: &str = r#"package calc
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestAdd(t *testing.T) {
 	if 1+2 != 3 {
@@ -24,6 +27,16 @@ func TestWrong(t *testing.T) {
 
 func TestSkipped(t *testing.T) {
 	t.Skip("later")
+}
+
+func TestTable(t *testing.T) {
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprintf("n%d", n), func(t *testing.T) {
+			if n == 2 {
+				t.Errorf("n is %d", n)
+			}
+		})
+	}
 }
 "#;
 
@@ -42,14 +55,34 @@ async fn statuses_from_go_test_json() {
         .unwrap();
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.output);
     let c = report.counts;
+    // Subtests count as tests, as go reports them: TestTable (failed), n1, n2.
     assert_eq!(
         (c.passed, c.failed, c.skipped),
-        (1, 1, 1),
+        (2, 3, 1),
         "{}",
         report.output
     );
     let failed = report.test("example.com/calc::TestWrong").unwrap();
     assert_eq!(failed.message.as_deref(), Some("got 4, want 5"));
+    assert_eq!(
+        report
+            .test("example.com/calc::TestTable/n2")
+            .unwrap()
+            .status,
+        agentd_testrunner::TestStatus::Failed
+    );
+
+    let one = runner(FrameworkChoice::Go)
+        .run_specific_test(
+            dir.path(),
+            &agentd_testrunner::TestTarget::Id("example.com/calc::TestTable/n1".into()),
+            &RunOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(one.outcome, Outcome::Passed, "{}", one.output);
+    assert!(one.test("example.com/calc::TestTable/n1").is_some());
+    assert!(one.test("example.com/calc::TestTable/n2").is_none());
 }
 
 #[tokio::test]

@@ -30,8 +30,24 @@ pub(crate) fn parse(console: &str) -> Parsed {
     let mut package_output: BTreeMap<String, String> = BTreeMap::new();
     let mut tests = Vec::new();
     let mut build_failed: Option<String> = None;
-    for line in console.lines().filter(|l| l.starts_with('{')) {
-        let Ok(event) = serde_json::from_str::<Event>(line) else {
+    let mut first_go_error: Option<&str> = None;
+    for line in console.lines() {
+        // Before Go 1.24 build output is plain text on stderr, not events:
+        // `./calc_test.go:5:28: undefined: x` and `FAIL\tpkg [build failed]`.
+        let Some(event) = line
+            .starts_with('{')
+            .then(|| serde_json::from_str::<Event>(line).ok())
+            .flatten()
+        else {
+            if line.contains(".go:") && first_go_error.is_none() {
+                first_go_error = Some(line.trim());
+            }
+            if let Some(rest) = line.strip_prefix("FAIL\t")
+                && (rest.contains("[build failed]") || rest.contains("[setup failed]"))
+            {
+                let pkg = rest.split_whitespace().next().unwrap_or_default();
+                build_failed.get_or_insert_with(|| pkg.to_owned());
+            }
             continue;
         };
         if let Some(pkg) = &event.failed_build {
@@ -76,6 +92,7 @@ pub(crate) fn parse(console: &str) -> Parsed {
         let detail = package_output
             .get(&pkg)
             .and_then(|o| o.lines().find(|l| l.contains(".go:")).map(str::trim))
+            .or(first_go_error)
             .map(|l| format!(": {l}"))
             .unwrap_or_default();
         parsed.problem = Some((
@@ -144,6 +161,17 @@ mod tests {
         assert_eq!(failed.line, Some(12));
         assert_eq!(failed.message.as_deref(), Some("got 4, want 5"));
         assert!(parsed.problem.is_none());
+    }
+
+    #[test]
+    fn plain_text_build_failure_of_older_go_is_a_compile_error() {
+        let console = "# example.com/calc [example.com/calc.test]\n./calc_test.go:5:28: undefined: undefinedCall\nFAIL\texample.com/calc [build failed]\n";
+        let (kind, reason) = parse(console).problem.unwrap();
+        assert_eq!(kind, CouldNotRunKind::CompileError);
+        assert_eq!(
+            reason,
+            "go package example.com/calc failed to build: ./calc_test.go:5:28: undefined: undefinedCall"
+        );
     }
 
     #[test]
