@@ -113,6 +113,10 @@ pub trait Vcs: Send + Sync {
     /// Up to `limit` commits reachable from `rev` (`None` means `HEAD`), newest first.
     async fn log(&self, repo: &Path, rev: Option<String>, limit: usize) -> Result<Vec<CommitInfo>>;
 
+    /// The best common ancestor of revisions `a` and `b` (like `git merge-base a b`), `None`
+    /// when their histories are unrelated.
+    async fn merge_base(&self, repo: &Path, a: &str, b: &str) -> Result<Option<String>>;
+
     /// Merges `request.source` into the local branch `request.into`: fast-forward when possible,
     /// otherwise a three-way merge commit. Protected targets need an approved [`MergeApproval`].
     async fn merge(&self, repo: &Path, request: MergeRequest) -> Result<MergeOutcome>;

@@ -113,6 +113,13 @@ async fn clean_three_way_merge_creates_a_merge_commit() {
     let main_before = git(repo, &["rev-parse", "main"]).trim().to_owned();
     let feature = git(repo, &["rev-parse", "feature"]).trim().to_owned();
     let vcs = vcs();
+    assert_eq!(
+        vcs.merge_base(repo, "main", "feature")
+            .await
+            .unwrap()
+            .unwrap(),
+        git(repo, &["merge-base", "main", "feature"]).trim()
+    );
 
     let outcome = vcs
         .merge(repo, approved_merge("feature", "main"))
@@ -232,6 +239,7 @@ async fn merging_unrelated_histories_is_refused() {
     git(repo, &["add", "b.txt"]);
     git(repo, &["commit", "-q", "-m", "orphan"]);
     git(repo, &["checkout", "-q", "main"]);
+    assert_eq!(vcs().merge_base(repo, "main", "other").await.unwrap(), None);
     let before = snapshot(repo);
     let err = vcs()
         .merge(repo, approved_merge("other", "main"))

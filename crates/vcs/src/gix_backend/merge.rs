@@ -58,7 +58,10 @@ pub(crate) fn plan(
     };
     let base = repo
         .merge_base(into_id, source_id)
-        .map_err(|_| unrelated())?
+        .map_err(VcsError::gix(format!(
+            "find the merge base of {} and {into}",
+            source.label
+        )))?
         .ok_or_else(unrelated)?
         .detach();
     if base == source_id {

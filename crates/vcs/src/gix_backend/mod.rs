@@ -24,7 +24,15 @@ use crate::{Vcs, git_cli};
 /// The gix-backed [`Vcs`].
 ///
 /// Stateless apart from its [`VcsSettings`]: every call opens the repository afresh, so
-/// changes made by other processes (or the `git` program) are always seen.
+/// changes made by other processes (or the `git` program) are always seen. Make one with
+/// `GixVcs::new(VcsSettings::from(&git_settings))` and share it as `Arc<dyn Vcs>`.
+///
+/// gix does the work (status, add, commit, branches, tags, log, diffs, merge computation,
+/// local clones). The `git` program runs, with a timeout and a scrubbed environment, only
+/// where gix cannot: `push`, the fetch of `pull`, `clone_repo` of non-local URLs,
+/// `switch_branch` and `checkout` (updating an existing worktree), moving a checked-out
+/// branch's worktree after `merge` (`git merge --ff-only` to the commit gix made),
+/// `add_worktree`/`remove_worktree`, and finding which worktree has a branch checked out.
 #[derive(Debug, Clone, Default)]
 pub struct GixVcs {
     settings: VcsSettings,
@@ -305,6 +313,21 @@ impl Vcs for GixVcs {
         let repo = repo.to_path_buf();
         self.blocking(move |_| refs::log(&open_repo(&repo)?, rev.as_deref(), limit))
             .await
+    }
+
+    /// gix only.
+    async fn merge_base(&self, repo: &Path, a: &str, b: &str) -> Result<Option<String>> {
+        let repo = repo.to_path_buf();
+        let (a, b) = (a.to_owned(), b.to_owned());
+        self.blocking(move |_| {
+            let repo = open_repo(&repo)?;
+            let (a_id, b_id) = (resolve_commit(&repo, &a)?, resolve_commit(&repo, &b)?);
+            let base = repo
+                .merge_base(a_id, b_id)
+                .map_err(VcsError::gix(format!("find the merge base of {a} and {b}")))?;
+            Ok(base.map(|id| id.to_string()))
+        })
+        .await
     }
 
     /// The merge is computed by gix (`merge_commits`, in memory) and the merge commit written
