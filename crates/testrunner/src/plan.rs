@@ -368,6 +368,11 @@ fn go_step(target: Option<&TestTarget>) -> Result<Step> {
     })
 }
 
+/// Checks that `framework: custom` has its command, result format and result path.
+pub(crate) fn validate_custom(settings: &TestingSettings) -> Result<()> {
+    custom_step(Path::new(""), None, settings).map(|_| ())
+}
+
 fn custom_step(
     project: &Path,
     target: Option<&TestTarget>,

@@ -1,7 +1,7 @@
 //! [`LocalTestRunner`]: runs tests as sandboxed child processes on this machine.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use tracing::Instrument;
@@ -30,15 +30,7 @@ impl LocalTestRunner {
     /// secret.
     pub fn new(settings: TestingSettings) -> Result<Self> {
         if settings.framework == FrameworkChoice::Custom {
-            let scratch = std::env::temp_dir();
-            plan::steps(
-                Framework::Custom,
-                &scratch,
-                None,
-                &settings,
-                &scratch,
-                false,
-            )?;
+            plan::validate_custom(&settings)?;
         }
         if settings.command.is_some() && settings.framework != FrameworkChoice::Custom {
             return Err(TestRunnerError::InvalidSetting {
@@ -209,7 +201,7 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
-async fn read_file(path: &PathBuf) -> Option<String> {
+async fn read_file(path: &Path) -> Option<String> {
     tokio::fs::read_to_string(path).await.ok()
 }
 

@@ -125,3 +125,19 @@ async fn flaky_check_against_the_mock() {
     );
     assert!(check.tests[0].flaky);
 }
+
+#[tokio::test]
+async fn missing_directory_and_unknown_project_are_errors() {
+    use agentd_testrunner::TestRunner;
+    let runner = LocalTestRunner::new(TestingSettings::default()).unwrap();
+    let missing = Path::new("/nonexistent/agentd/project");
+    let err = runner
+        .run_tests(missing, &Default::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TestRunnerError::ProjectDirMissing { .. }));
+    assert!(err.to_string().contains("/nonexistent/agentd/project"));
+    let empty = tempfile::tempdir().unwrap();
+    let err = runner.detect_framework(empty.path()).await.unwrap_err();
+    assert!(matches!(err, TestRunnerError::NoFrameworkDetected { .. }));
+}
