@@ -423,3 +423,57 @@ pub(crate) fn delta(duration: Duration, what: &str) -> Result<TimeDelta> {
         what: format!("{what} {duration:?} is too long"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(30),
+        };
+        let delays: Vec<u64> = (1..=6)
+            .map(|attempt| policy.delay_after(attempt).as_secs())
+            .collect();
+        assert_eq!(delays, [2, 4, 8, 16, 30, 30]);
+        assert_eq!(
+            policy.delay_after(u32::MAX),
+            Duration::from_secs(30),
+            "no overflow"
+        );
+    }
+
+    #[test]
+    fn priorities_parse_by_name_or_number() {
+        assert_eq!("high".parse::<Priority>().unwrap(), Priority::HIGH);
+        assert_eq!("medium".parse::<Priority>().unwrap(), Priority(5));
+        assert_eq!("low".parse::<Priority>().unwrap(), Priority(10));
+        assert_eq!("3".parse::<Priority>().unwrap(), Priority(3));
+        let error = "urgent".parse::<Priority>().unwrap_err();
+        assert!(error.to_string().contains("urgent"), "{error}");
+        assert!(Priority::HIGH < Priority::MEDIUM && Priority::MEDIUM < Priority::LOW);
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for status in TaskStatus::ALL {
+            assert_eq!(status.as_str().parse::<TaskStatus>().unwrap(), status);
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        let terminal: Vec<_> = TaskStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
+        assert_eq!(
+            terminal,
+            [
+                TaskStatus::Completed,
+                TaskStatus::DeadLetter,
+                TaskStatus::Cancelled
+            ]
+        );
+        assert!("done".parse::<TaskStatus>().is_err());
+    }
+}
