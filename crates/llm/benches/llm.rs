@@ -93,7 +93,7 @@ fn concurrency(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
-    for limit in [64_usize, 256] {
+    for limit in [16_usize, 64, 256] {
         let config = LlmSettings {
             max_concurrency: limit,
             ..settings(ProviderKind::Openai, server.url("/v1"))

@@ -148,7 +148,8 @@ fn messages(request: &ChatRequest) -> Vec<Value> {
         .collect()
 }
 
-pub(crate) fn request_body(request: &ChatRequest, stream: bool) -> Value {
+/// The Messages API body for `request`.
+fn request_body(request: &ChatRequest, stream: bool) -> Value {
     let mut body = Map::new();
     body.insert("model".into(), request.model().into());
     body.insert(

@@ -56,11 +56,6 @@ impl OpenAiClient {
             .headers(self.headers()?)
             .json(body))
     }
-
-    /// The exact request body for `request` (public to the crate for snapshot tests).
-    pub(crate) fn body(&self, request: &ChatRequest, stream: bool) -> Value {
-        request_body(request, stream, self.native)
-    }
 }
 
 fn provider_name(native: bool) -> &'static str {
@@ -71,7 +66,8 @@ fn provider_name(native: bool) -> &'static str {
     }
 }
 
-pub(crate) fn request_body(request: &ChatRequest, stream: bool, native: bool) -> Value {
+/// The Chat Completions body for `request`.
+fn request_body(request: &ChatRequest, stream: bool, native: bool) -> Value {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = request.system.as_ref().filter(|s| !s.is_empty()) {
         messages.push(json!({"role": "system", "content": system}));
@@ -201,7 +197,7 @@ fn finish_reason(value: Option<&Value>) -> FinishReason {
 }
 
 /// Parses a complete (non-streamed) answer.
-pub(crate) fn parse_response(
+fn parse_response(
     provider: &'static str,
     body: &Value,
     request_id: Option<String>,
@@ -285,7 +281,7 @@ struct PartialCall {
 }
 
 /// Assembles a streamed answer from `chat.completion.chunk` events.
-pub(crate) struct OpenAiStreamDecoder {
+struct OpenAiStreamDecoder {
     provider: &'static str,
     text: String,
     refusal: String,
@@ -298,7 +294,7 @@ pub(crate) struct OpenAiStreamDecoder {
 }
 
 impl OpenAiStreamDecoder {
-    pub(crate) fn new(provider: &'static str) -> Self {
+    fn new(provider: &'static str) -> Self {
         Self {
             provider,
             text: String::new(),
@@ -455,7 +451,7 @@ impl SseDecoder for OpenAiStreamDecoder {
 impl LlmClient for OpenAiClient {
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let provider = provider_name(self.native);
-        let body = self.body(&request, false);
+        let body = request_body(&request, false, self.native);
         let JsonAnswer {
             value,
             request_id,
@@ -471,7 +467,7 @@ impl LlmClient for OpenAiClient {
 
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
         let provider = provider_name(self.native);
-        let body = self.body(&request, true);
+        let body = request_body(&request, true, self.native);
         let opened = self
             .transport
             .open(self.post(&body)?, request.options.timeout)
@@ -518,7 +514,8 @@ impl LlmClient for OpenAiClient {
     }
 }
 
-pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+/// True when the response is a plain JSON body rather than an event stream.
+fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
