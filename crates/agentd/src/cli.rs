@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::commands;
@@ -57,10 +58,30 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run the agents: a daemon until SIGTERM, or `--once` to drain the queue and exit.
+    Run(commands::run::RunArgs),
+    /// Enqueue a task and print its id.
+    Submit(commands::submit::SubmitArgs),
+    /// Agents, queue depths, failures, budget, and LLM requests/tokens/cost.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Send one prompt through the configured LLM client and print the answer.
     Ask(commands::ask::AskArgs),
     /// Check the configuration, the LLM provider, git, the test framework and the store.
     Doctor,
+    /// List tasks in the store.
+    Tasks(commands::tasks::TasksArgs),
+    /// Show one task: its record, history, follow-ups, pipeline steps and result.
+    Task {
+        /// The task id (from `agentd tasks` or `agentd submit`).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a project's tests and print the report (exit 0 only when they pass).
     Test(commands::test::TestArgs),
 }
@@ -68,10 +89,17 @@ pub enum Command {
 /// Parses the process arguments, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The daemon always keeps a log file: by default in its data directory.
+    let default_log = match &cli.command {
+        Command::Run(_) if cli.log_file.is_none() => Config::load(&cli.config)
+            .ok()
+            .map(|config| crate::app::data_dir(&config).join("logs/agentd.log")),
+        _ => None,
+    };
     let options = LogOptions {
         format: cli.log_format,
         verbosity: cli.verbose,
-        file: cli.log_file.clone(),
+        file: cli.log_file.clone().or(default_log),
         rotation: Rotation::default(),
     };
     let _log_guard = match logging::init(&options) {
@@ -106,6 +134,52 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Ask(args) => {
             let config = load_config(&cli.config)?;
             runtime()?.block_on(commands::ask::run(&config, &args, out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => {
+            let config = load_config(&cli.config)?;
+            let ok = runtime()?.block_on(commands::run::run(config, &args, out))?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Submit(args) => {
+            let config = load_config(&cli.config)?;
+            runtime()?.block_on(commands::submit::run(config, &args, out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let config = load_config(&cli.config)?;
+            runtime()?.block_on(commands::status::run(config, json, out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tasks(args) => {
+            let config = load_config(&cli.config)?;
+            runtime()?.block_on(async {
+                match open_existing_store(&config).await? {
+                    Some(stores) => commands::tasks::list(stores.tasks.as_ref(), &args, out).await,
+                    None => Ok(writeln!(
+                        out,
+                        "no tasks (the store {} does not exist yet)",
+                        config.memory.path.display()
+                    )?),
+                }
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Task { id, json } => {
+            let config = load_config(&cli.config)?;
+            runtime()?.block_on(async {
+                let Some(stores) = open_existing_store(&config).await? else {
+                    anyhow::bail!(
+                        "no task with id {id}: the store {} does not exist yet",
+                        config.memory.path.display()
+                    );
+                };
+                commands::tasks::show(stores.tasks.as_ref(), &stores.memory, &id, json, out).await
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Test(args) => {
@@ -145,6 +219,20 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
         }));
     }
     Ok(Config::load(path)?)
+}
+
+/// Opens the configured store for reading; `None` when its SQLite file does not exist yet
+/// (a read-only command must not create it).
+async fn open_existing_store(config: &Config) -> anyhow::Result<Option<agentd_memory::Stores>> {
+    if config.memory.backend == agentd_memory::BackendKind::Sqlite && !config.memory.path.exists() {
+        return Ok(None);
+    }
+    let stores = config
+        .memory
+        .open(std::sync::Arc::new(agentd_memory::SystemClock))
+        .await
+        .with_context(|| format!("cannot open the {:?} store", config.memory.backend))?;
+    Ok(Some(stores))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -487,3 +487,301 @@ fn test_command_runs_a_real_suite_and_reports_failures() {
         .collect();
     assert_eq!(ran, ["tests::adds"]);
 }
+
+#[test]
+fn tasks_and_task_read_the_store() {
+    use agentd_memory::{BackendKind, MemorySettings, NewTask, SystemClock};
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("agentd.yaml"),
+        "memory:\n  path: data/agentd.db\n",
+    )
+    .unwrap();
+    let none = agentd(dir.path(), &["tasks"]);
+    assert!(none.status.success());
+    assert!(
+        text(&none).0.contains("does not exist yet"),
+        "{:?}",
+        text(&none)
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "a read-only command creates no store"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (root, child) = runtime.block_on(async {
+        let settings = MemorySettings {
+            backend: BackendKind::Sqlite,
+            path: dir.path().join("data/agentd.db"),
+            ..MemorySettings::default()
+        };
+        let stores = settings.open(Arc::new(SystemClock)).await.unwrap();
+        let payload = json!({"task": {"title": "Add a greeting"}, "step": "requirements"});
+        let root = stores
+            .tasks
+            .enqueue_one(NewTask::new("product", payload))
+            .await
+            .unwrap()
+            .id;
+        let claimed = stores
+            .tasks
+            .claim("product", "w1", std::time::Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        stores
+            .tasks
+            .complete(&root, claimed.token, json!({"summary": "done"}))
+            .await
+            .unwrap();
+        let mut child = NewTask::new(
+            "qa",
+            json!({"task": {"title": "Write tests for the greeting"}, "step": "tests"}),
+        );
+        child.parent_id = Some(root.clone());
+        let child = stores.tasks.enqueue_one(child).await.unwrap().id;
+        (root, child)
+    });
+
+    let list = agentd(dir.path(), &["tasks"]);
+    let (stdout, stderr) = text(&list);
+    assert!(list.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&root) && stdout.contains("completed") && stdout.contains("Add a greeting"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&child) && stdout.contains("pending") && stdout.contains("tests"),
+        "{stdout}"
+    );
+
+    let pending = agentd(dir.path(), &["tasks", "--status", "pending", "--json"]);
+    let rows: Value = serde_json::from_str(&text(&pending).0).unwrap();
+    let ids: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [child.as_str()]);
+
+    let bad = agentd(dir.path(), &["tasks", "--status", "finished"]);
+    assert_eq!(bad.status.code(), Some(2), "clap rejects an unknown status");
+
+    let show = agentd(dir.path(), &["task", &root]);
+    let (stdout, stderr) = text(&show);
+    assert!(show.status.success(), "{stderr}");
+    assert!(stdout.contains("status   completed after 1 of"), "{stdout}");
+    assert!(
+        stdout.contains("pending -> running"),
+        "history is shown: {stdout}"
+    );
+    assert!(stdout.contains(&child), "follow-ups are shown: {stdout}");
+    assert!(stdout.contains("\"summary\": \"done\""), "{stdout}");
+
+    let missing = agentd(dir.path(), &["task", "no-such-id"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing).1.contains("no task with id no-such-id"));
+}
+
+/// A config answering from the shipped one-entry cassette, so every agent call misses:
+/// what the daemon does when its LLM fails.
+fn failing_llm_config(dir: &Path) {
+    let cassette =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/replay/cassettes/ask.jsonl");
+    std::fs::write(
+        dir.join("agentd.yaml"),
+        format!(
+            "llm:\n  provider: replay\n  model: gpt-4o-mini\n  cassette: {}\nfile_system:\n  workspace_path: repo\norchestrator:\n  check_interval: 0.2\n",
+            cassette.display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn submit_status_and_a_drain_that_survives_a_failing_llm() {
+    let dir = tempfile::tempdir().unwrap();
+    failing_llm_config(dir.path());
+
+    let status = agentd(dir.path(), &["status"]);
+    assert!(status.status.success());
+    assert!(
+        text(&status).0.contains("no store yet"),
+        "{:?}",
+        text(&status)
+    );
+
+    let submitted = agentd(
+        dir.path(),
+        &[
+            "submit",
+            "Add a greeting function\nIt returns hello.",
+            "--priority",
+            "high",
+        ],
+    );
+    let (stdout, stderr) = text(&submitted);
+    assert!(submitted.status.success(), "{stderr}");
+    let id = stdout.trim().to_owned();
+    let again = agentd(
+        dir.path(),
+        &[
+            "submit",
+            "Add a greeting function",
+            "--idempotency-key",
+            "greet",
+        ],
+    );
+    let same = agentd(
+        dir.path(),
+        &[
+            "submit",
+            "Add a greeting function",
+            "--idempotency-key",
+            "greet",
+        ],
+    );
+    assert_eq!(
+        text(&again).0,
+        text(&same).0,
+        "one task per idempotency key"
+    );
+    let bad_kind = agentd(dir.path(), &["submit", "x", "--kind", "party"]);
+    assert_eq!(bad_kind.status.code(), Some(1));
+    assert!(text(&bad_kind).1.contains("unknown --kind \"party\""));
+
+    let status = agentd(dir.path(), &["status", "--json"]);
+    let value: Value = serde_json::from_str(&text(&status).0).unwrap();
+    assert_eq!(value["queues"]["product"]["pending"], 2, "{value}");
+    assert!(
+        value["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "developer")
+    );
+
+    let run = agentd(dir.path(), &["run", "--once"]);
+    let (stdout, stderr) = text(&run);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "dead-lettered work is not success:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("dead-lettered"), "{stdout}");
+    assert!(
+        stdout.contains("llm: ") && stdout.contains("failed"),
+        "{stdout}"
+    );
+    assert!(
+        dir.path().join(".agentd/logs/agentd.log").exists(),
+        "the daemon keeps a log file"
+    );
+    assert!(
+        dir.path().join("repo/.git").exists(),
+        "an empty workspace is initialised"
+    );
+
+    let show = agentd(dir.path(), &["task", &id]);
+    assert!(
+        text(&show).0.contains("status   dead_letter"),
+        "{:?}",
+        text(&show)
+    );
+    let status = agentd(dir.path(), &["status"]);
+    let (stdout, _) = text(&status);
+    assert!(stdout.contains("failures ("), "{stdout}");
+    assert!(
+        stdout.contains("daemon   pid") && stdout.contains("stopped"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_daemon_serves_metrics_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read};
+
+    let dir = tempfile::tempdir().unwrap();
+    failing_llm_config(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agentd"))
+        .current_dir(dir.path())
+        .args(["run", "--metrics-addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("metrics: ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+
+    let get = |url: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let url: String = url.to_owned();
+            let addr = url
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            let path = format!(
+                "/{}",
+                url.trim_start_matches("http://").split_once('/').unwrap().1
+            );
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            stream
+                .write_all(
+                    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await
+                .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            response
+        })
+    };
+    let metrics = get(&url);
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("# TYPE"), "Prometheus text: {metrics}");
+    let status = get(&url.replace("/metrics", "/status"));
+    assert!(status.contains("\"running\":true"), "{status}");
+    assert!(get(&url.replace("/metrics", "/healthz")).ends_with("ok\n"));
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let exit = child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        exit.code().is_some(),
+        "exited by itself, not killed by the signal: {exit:?}\n{stderr}"
+    );
+    assert!(stderr.contains("stopping"), "{stderr}");
+    assert!(
+        rest.contains("tasks: "),
+        "the summary is printed on the way out: {rest}"
+    );
+}

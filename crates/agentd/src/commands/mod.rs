@@ -5,4 +5,8 @@
 pub mod ask;
 pub mod doctor;
 pub mod init;
+pub mod run;
+pub mod status;
+pub mod submit;
+pub mod tasks;
 pub mod test;

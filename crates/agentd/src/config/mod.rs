@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use agentd_deploy::DeploymentSettings;
+pub use agentd_orchestrator::OrchestratorSettings;
 use figment::providers::Env;
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -36,7 +37,7 @@ pub struct Config {
     pub git: agentd_vcs::GitSettings,
     /// The workspace the agents may read and write, and its limits.
     pub file_system: agentd_fsmanager::FileSystemSettings,
-    /// The orchestrator's loop: how often it checks, how often a task may be tried.
+    /// The orchestrator's loop, concurrency, budgets and alerts.
     pub orchestrator: OrchestratorSettings,
     /// Per-role overrides of the LLM parameters, keyed by role name (`ceo`, `developer`, …).
     pub agents: BTreeMap<String, AgentSettings>,
@@ -64,28 +65,6 @@ impl Default for Config {
     }
 }
 
-/// The `orchestrator` section.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct OrchestratorSettings {
-    /// Seconds between two passes of the main loop (health, idle CEO, stuck-task sweep).
-    pub check_interval: f64,
-    /// How many times a task is tried before it is dead-lettered and escalated.
-    pub max_task_attempts: u32,
-    /// Seconds a task may run before its lease expires and it is reclaimed.
-    pub task_timeout: f64,
-}
-
-impl Default for OrchestratorSettings {
-    fn default() -> Self {
-        Self {
-            check_interval: 5.0,
-            max_task_attempts: 3,
-            task_timeout: 1800.0,
-        }
-    }
-}
-
 /// One entry of the `agents` section: LLM parameters for one role. Unset keys fall back
 /// to the `llm` section.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -97,6 +76,10 @@ pub struct AgentSettings {
     pub max_tokens: Option<u32>,
     /// Model for this role (e.g. a cheaper model for reviewers).
     pub model: Option<String>,
+    /// For a role of your own (any name that is not a built-in role): what it is
+    /// responsible for (required). For a built-in role: extra instructions appended to
+    /// its system prompt.
+    pub description: Option<String>,
 }
 
 /// Why the configuration could not be loaded. Every variant names the file; the
