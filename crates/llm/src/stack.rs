@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use tracing::Instrument;
 
 use crate::anthropic::AnthropicClient;
@@ -18,7 +19,7 @@ use crate::settings::seconds;
 use crate::usage::{UsageLedger, UsageSnapshot};
 use crate::{
     ApiKey, ChatRequest, ChatResponse, ChatStream, LlmClient, LlmError, LlmSettings, ProbeReport,
-    ProviderKind,
+    ProviderKind, StreamEvent,
 };
 
 /// A configured client and its usage ledger. Cheap to clone; clones share everything.
@@ -183,6 +184,24 @@ fn api_key(settings: &LlmSettings) -> Option<ApiKey> {
         })
 }
 
+/// One line per call for the JSON logs: what it cost in tokens and time, or why it failed.
+fn log_outcome(result: Result<&ChatResponse, &LlmError>) {
+    match result {
+        Ok(response) => tracing::info!(
+            answered_by = %response.model,
+            input_tokens = response.usage.input_tokens,
+            output_tokens = response.usage.output_tokens,
+            cached_input_tokens = response.usage.cached_input_tokens,
+            finish_reason = %String::from(response.finish_reason.clone()),
+            latency_ms = response.latency_ms,
+            from_cache = response.from_cache,
+            request_id = response.request_id.as_deref(),
+            "llm call answered"
+        ),
+        Err(error) => tracing::warn!(%error, "llm call failed"),
+    }
+}
+
 /// The outermost layer: fills in the defaults, so every layer below sees the model and
 /// parameters that will really be used (the cache key and fingerprint depend on them),
 /// and opens the tracing span of the call.
@@ -223,12 +242,39 @@ impl DefaultsClient {
 impl LlmClient for DefaultsClient {
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let (request, span) = self.resolve(request);
-        self.inner.chat(request).instrument(span).await
+        async {
+            let result = self.inner.chat(request).await;
+            log_outcome(result.as_ref());
+            result
+        }
+        .instrument(span)
+        .await
     }
 
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
         let (request, span) = self.resolve(request);
-        self.inner.chat_stream(request).instrument(span).await
+        let opened = self
+            .inner
+            .chat_stream(request)
+            .instrument(span.clone())
+            .await;
+        let stream = match opened {
+            Ok(stream) => stream,
+            Err(error) => {
+                span.in_scope(|| log_outcome(Err(&error)));
+                return Err(error);
+            }
+        };
+        Ok(stream
+            .map(move |item| {
+                match &item {
+                    Ok(StreamEvent::Done(response)) => span.in_scope(|| log_outcome(Ok(response))),
+                    Err(error) => span.in_scope(|| log_outcome(Err(error))),
+                    Ok(_) => {}
+                }
+                item
+            })
+            .boxed())
     }
 
     async fn probe(&self) -> Result<ProbeReport, LlmError> {

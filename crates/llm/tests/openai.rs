@@ -712,3 +712,23 @@ async fn a_stream_dropped_early_is_still_counted_as_an_attempt() {
     let usage = llm.usage();
     assert_eq!((usage.total.requests, usage.total.failed_requests), (1, 1));
 }
+
+#[tokio::test]
+async fn a_refusal_is_content_filter_with_the_refusal_text() {
+    let server = Server::start().await;
+    let body = json!({
+        "id": "chatcmpl-r", "object": "chat.completion", "created": 1, "model": "gpt-4o-2024-08-06",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": null, "refusal": "I can't help with that."}}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15}
+    });
+    server.push([Reply::json(body.to_string())]);
+    let client = build_client(&settings(ProviderKind::Openai, server.url("/v1")))
+        .unwrap()
+        .client();
+    let answer = client
+        .generate("", ask("bad idea"), CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(answer.finish_reason, FinishReason::ContentFilter);
+    assert_eq!(answer.text, "I can't help with that.");
+}
