@@ -709,8 +709,8 @@ pub struct TaskBrief {
     /// The role it was assigned to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
-    /// A note: why it failed, what it produced.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// A note: why it failed, what it produced (may be empty).
+    #[serde(default)]
     pub note: String,
 }
 

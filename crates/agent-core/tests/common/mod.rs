@@ -194,3 +194,51 @@ pub fn require_program(program: &str) -> bool {
     }
     found
 }
+
+/// A real git repository on a feature branch with a buggy `calc.py` and its pytest
+/// tests committed, plus a `.gitignore` for Python caches.
+pub async fn python_repo(root: &Path) -> Arc<dyn agentd_vcs::Vcs> {
+    let vcs: Arc<dyn agentd_vcs::Vcs> =
+        Arc::new(agentd_vcs::GixVcs::new(agentd_vcs::VcsSettings::default()));
+    vcs.init(root).await.unwrap();
+    vcs.create_branch(root, "feature/t-1", None).await.unwrap();
+    vcs.switch_branch(root, "feature/t-1").await.unwrap();
+    std::fs::write(root.join(".gitignore"), "__pycache__/\n.pytest_cache/\n").unwrap();
+    std::fs::write(root.join("calc.py"), BUGGY_CALC).unwrap();
+    std::fs::write(root.join("test_calc.py"), CALC_TESTS).unwrap();
+    vcs.commit(
+        root,
+        agentd_vcs::CommitRequest {
+            message: "test: add calc tests".into(),
+            paths: vec![".gitignore".into(), "calc.py".into(), "test_calc.py".into()],
+            task_id: Some("setup".into()),
+            trailers: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    vcs
+}
+
+pub const BUGGY_CALC: &str = "def add(a, b):\n    return a - b\n";
+pub const FIXED_CALC: &str = "def add(a, b):\n    return a + b\n";
+pub const CALC_TESTS: &str = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_add_negative():\n    assert add(-1, 1) == 0\n";
+
+/// A workspace with real VCS and, when asked, the real test runner.
+pub fn full_workspace(
+    root: &Path,
+    vcs: Arc<dyn agentd_vcs::Vcs>,
+    with_tests: bool,
+) -> TaskWorkspace {
+    let ws = workspace(root).with_vcs(vcs);
+    if with_tests {
+        let runner = agentd_testrunner::LocalTestRunner::new(agentd_testrunner::TestingSettings {
+            timeout: 120,
+            ..Default::default()
+        })
+        .unwrap();
+        ws.with_tests(Arc::new(runner))
+    } else {
+        ws
+    }
+}
