@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint::fingerprint;
+use crate::fingerprint::{fingerprint, normalized_fingerprint};
 use crate::{
     ApiKey, CallLabels, ChatRequest, ChatResponse, ChatStream, LlmClient, LlmError, Message,
     ProbeReport, StreamEvent,
@@ -174,10 +174,16 @@ struct Recorded {
 /// Answers from a cassette, without network. The n-th call with a given fingerprint
 /// gets the n-th answer recorded for it (the last one repeats when calls outnumber
 /// answers), so concurrent identical calls get the recorded answers, each once.
+///
+/// A request whose exact fingerprint was not recorded is matched by its
+/// [`normalized_fingerprint`] (ids, numbers, temp names and absolute paths masked), with
+/// the same n-th rule: a recorded pipeline replays although its task ids, commit ids,
+/// timings and directories differ from the recording's.
 pub(crate) struct ReplayClient {
     path: PathBuf,
     recorded: Vec<Recorded>,
     by_fingerprint: HashMap<String, Vec<usize>>,
+    by_normalized: HashMap<String, Vec<usize>>,
     served: Mutex<HashMap<String, usize>>,
 }
 
@@ -190,6 +196,7 @@ impl ReplayClient {
         let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
         let mut recorded = Vec::new();
         let mut by_fingerprint: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_normalized: HashMap<String, Vec<usize>> = HashMap::new();
         for (index, line) in text.lines().enumerate() {
             let trimmed = line.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("//") {
@@ -200,6 +207,10 @@ impl ReplayClient {
             let fingerprint = fingerprint(&entry.request);
             by_fingerprint
                 .entry(fingerprint.clone())
+                .or_default()
+                .push(recorded.len());
+            by_normalized
+                .entry(normalized_fingerprint(&entry.request))
                 .or_default()
                 .push(recorded.len());
             recorded.push(Recorded {
@@ -213,23 +224,32 @@ impl ReplayClient {
             path: path.to_owned(),
             recorded,
             by_fingerprint,
+            by_normalized,
             served: Mutex::new(HashMap::new()),
         })
     }
 
     fn answer(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let fingerprint = fingerprint(request);
-        let Some(answers) = self.by_fingerprint.get(&fingerprint) else {
-            return Err(LlmError::ReplayMiss {
-                path: self.path.clone(),
-                summary: summary(request),
-                nearest: self.nearest(request),
-                fingerprint,
-            });
+        let normalized = normalized_fingerprint(request);
+        let (key, answers) = match (
+            self.by_fingerprint.get(&fingerprint),
+            self.by_normalized.get(&normalized),
+        ) {
+            (Some(answers), _) => (fingerprint, answers),
+            (None, Some(answers)) => (format!("~{normalized}"), answers),
+            (None, None) => {
+                return Err(LlmError::ReplayMiss {
+                    path: self.path.clone(),
+                    summary: summary(request),
+                    nearest: self.nearest(request),
+                    fingerprint,
+                });
+            }
         };
         let turn = {
             let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-            let count = served.entry(fingerprint.clone()).or_insert(0);
+            let count = served.entry(key).or_insert(0);
             let turn = *count;
             *count += 1;
             turn
@@ -356,5 +376,75 @@ impl LlmClient for ReplayClient {
                 self.by_fingerprint.len()
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FinishReason;
+
+    fn entry(user: &str, answer: &str) -> String {
+        let entry = CassetteEntry {
+            fingerprint: String::new(),
+            provider: "openai".into(),
+            recorded_at: None,
+            labels: CallLabels::default(),
+            request: ChatRequest::new("You review code.", user),
+            response: ChatResponse {
+                text: answer.into(),
+                tool_calls: Vec::new(),
+                usage: crate::Usage::default(),
+                model: "m".into(),
+                finish_reason: FinishReason::Stop,
+                latency_ms: 7,
+                request_id: None,
+                from_cache: false,
+            },
+        };
+        serde_json::to_string(&entry).unwrap()
+    }
+
+    #[test]
+    fn a_rerun_with_new_ids_and_paths_replays_in_recorded_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        let recorded = [
+            entry(
+                "Review task 01a212d8-b3da-73da-b327-40156c16a274 in /tmp/.tmpAAAAAA/wt: 3 passed in 0.2s",
+                "first",
+            ),
+            entry(
+                "Review task 01a212d8-b3da-73da-b327-40156c16a275 in /tmp/.tmpAAAAAA/wt: 3 passed in 0.3s",
+                "second",
+            ),
+        ];
+        std::fs::write(&path, recorded.join("\n")).unwrap();
+        let replay = ReplayClient::load(&path).unwrap();
+        let rerun = |id: &str| {
+            ChatRequest::new(
+                "You review code.",
+                format!("Review task {id} in /home/u/.agentd/worktrees/x: 3 passed in 1.9s"),
+            )
+        };
+        let first = replay
+            .answer(&rerun("0193aaaa-0000-7000-8000-000000000001"))
+            .unwrap();
+        let second = replay
+            .answer(&rerun("0193aaaa-0000-7000-8000-000000000002"))
+            .unwrap();
+        assert_eq!(
+            (first.text.as_str(), second.text.as_str()),
+            ("first", "second")
+        );
+
+        let other = ChatRequest::new(
+            "You review code.",
+            "Merge task 0193aaaa-0000-7000-8000-000000000001 in /x: 3 passed in 1.9s",
+        );
+        assert!(
+            matches!(replay.answer(&other), Err(LlmError::ReplayMiss { .. })),
+            "a different word is a different request"
+        );
     }
 }

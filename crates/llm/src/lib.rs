@@ -112,7 +112,7 @@ pub use cassette::CassetteEntry;
 pub use client::MockLlmClient;
 pub use client::{LlmClient, LlmClientExt, StructuredResponse};
 pub use error::LlmError;
-pub use fingerprint::fingerprint;
+pub use fingerprint::{fingerprint, mask_volatile, normalized_fingerprint};
 pub use pricing::{ModelPrice, PriceTable};
 pub use settings::{ApiKey, LlmSettings, ProviderKind};
 pub use stack::{LlmHandle, build_client, build_client_with};

@@ -732,3 +732,42 @@ async fn a_refusal_is_content_filter_with_the_refusal_text() {
     assert_eq!(answer.finish_reason, FinishReason::ContentFilter);
     assert_eq!(answer.text, "I can't help with that.");
 }
+
+#[tokio::test]
+async fn the_total_timeout_ends_a_stalled_stream() {
+    let server = Server::start().await;
+    let first_chunks =
+        chunk(json!({"content": "Hel"}), None) + &chunk(json!({"content": "lo"}), None);
+    server.push([Reply::sse(first_chunks).then_stall()]);
+    let client = build_client(&settings(ProviderKind::Openai, server.url("/v1")))
+        .unwrap()
+        .client();
+    let options = CallOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..CallOptions::default()
+    };
+    let mut stream = client.stream("", ask("hi"), options).await.unwrap();
+    let mut text = String::new();
+    let error = loop {
+        match stream
+            .next()
+            .await
+            .expect("the stream must end with an error")
+        {
+            Ok(StreamEvent::TextDelta(delta)) => text.push_str(&delta),
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(text, "Hello");
+    assert!(
+        matches!(
+            error,
+            LlmError::Timeout {
+                phase: "complete response",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}

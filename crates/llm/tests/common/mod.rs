@@ -31,6 +31,8 @@ pub struct Reply {
     pub body: String,
     pub delay: Duration,
     pub hang: bool,
+    /// Send the body, then keep the connection open without ever finishing it.
+    pub stall_after_body: bool,
 }
 
 impl Reply {
@@ -41,6 +43,7 @@ impl Reply {
             body: body.into(),
             delay: Duration::ZERO,
             hang: false,
+            stall_after_body: false,
         }
     }
 
@@ -63,6 +66,11 @@ impl Reply {
             hang: true,
             ..Self::json("")
         }
+    }
+
+    pub fn then_stall(mut self) -> Self {
+        self.stall_after_body = true;
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -155,6 +163,13 @@ async fn handle(
     let mut builder = Response::builder().status(reply.status);
     for (name, value) in &reply.headers {
         builder = builder.header(name, value);
+    }
+    if reply.stall_after_body {
+        let first = futures::stream::once(async move {
+            Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(reply.body))
+        });
+        let body = futures::StreamExt::chain(first, futures::stream::pending());
+        return builder.body(Body::from_stream(body)).unwrap();
     }
     builder.body(Body::from(reply.body)).unwrap()
 }
