@@ -37,6 +37,17 @@ impl App {
     /// the orchestrator. With `with_repo`, the repository is initialised if it does not
     /// exist yet (commands that only enqueue or read pass false).
     pub async fn open(config: Config, with_repo: bool) -> anyhow::Result<App> {
+        Self::open_with_backend(config, with_repo, None).await
+    }
+
+    /// [`App::open`] with an LLM backend of your own (any [`agentd_llm::LlmClient`]) in place
+    /// of the configured provider. It still gets the configured stack around it: defaults,
+    /// cache, recording to `llm.cassette`, retries and accounting (`build_client_with`).
+    pub async fn open_with_backend(
+        config: Config,
+        with_repo: bool,
+        backend: Option<Arc<dyn agentd_llm::LlmClient>>,
+    ) -> anyhow::Result<App> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let data_dir = data_dir(&config);
         std::fs::create_dir_all(&data_dir)
