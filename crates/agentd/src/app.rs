@@ -57,8 +57,11 @@ impl App {
             .open(Arc::clone(&clock))
             .await
             .context("cannot open the store (memory section)")?;
-        let llm = agentd_llm::build_client(&config.llm)
-            .context("cannot set up the LLM client (llm section)")?;
+        let llm = match backend {
+            None => agentd_llm::build_client(&config.llm),
+            Some(backend) => agentd_llm::build_client_with(&config.llm, backend),
+        }
+        .context("cannot set up the LLM client (llm section)")?;
         let metrics = Metrics::new(Some(llm.ledger()));
         let alerts = Alerts::log_and_webhook(config.orchestrator.alert_webhook.as_deref())?;
         let budget = Arc::new(BudgetBook::new(
