@@ -12,7 +12,7 @@ use crate::error::{AgentError, Result};
 use crate::journal::{self, activity};
 use crate::model::TestSummary;
 use crate::roles::is_test_path;
-use crate::roles::tools::{self, ToolBox, call_fingerprint, describe_report, scrub_root};
+use crate::roles::tools::{self, ToolBox, call_fingerprint, describe_report, stable_text};
 use crate::runtime::{Behaviour, Draft, Feedback, Run};
 
 /// Upper bound on files listed in the implement prompt.
@@ -199,13 +199,13 @@ impl Behaviour for Developer {
         if report.is_green() {
             return Ok(Vec::new());
         }
-        let description = scrub_root(&describe_report(&report), &ws.root);
+        let description = stable_text(&describe_report(&report), &ws.root);
         let mut issues = vec![format!(
             "the test suite is not green: {}",
             first_line(&description)
         )];
         issues.extend(report.failures().take(MAX_FAILURE_ISSUES).map(|t| {
-            let message = scrub_root(t.message.as_deref().unwrap_or("no message"), &ws.root);
+            let message = stable_text(t.message.as_deref().unwrap_or("no message"), &ws.root);
             format!("failing test {}: {}", t.id, changes::cut(&message, 300))
         }));
         Ok(issues)

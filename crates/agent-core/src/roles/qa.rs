@@ -10,7 +10,7 @@ use crate::error::{AgentError, Result};
 use crate::model::TestSummary;
 use crate::roles::developer::{commit_if_configured, list_files};
 use crate::roles::is_test_path;
-use crate::roles::tools::{describe_report, scrub_root};
+use crate::roles::tools::{describe_report, stable_text};
 use crate::runtime::{Behaviour, Draft, Feedback, Run};
 use crate::schemas;
 
@@ -113,7 +113,7 @@ impl Behaviour for Qa {
                     source,
                 })?;
         draft.tests = Some(TestSummary::from_report(&report));
-        draft.evidence = scrub_root(&describe_report(&report), &root);
+        draft.evidence = stable_text(&describe_report(&report), &root);
         if report.is_green() {
             return Ok(vec![
                 "the new tests already pass before any implementation exists: they do not test the new behaviour".into(),

@@ -209,7 +209,7 @@ impl ToolBox<'_> {
     /// reads: they leak the host layout and would make prompts differ between runs.
     pub(crate) async fn run(&self, call: &ToolCall) -> ToolOutcome {
         let mut outcome = self.dispatch(call).await;
-        outcome.content = scrub_root(&outcome.content, &self.ws.root);
+        outcome.content = stable_text(&outcome.content, &self.ws.root);
         outcome
     }
 
@@ -444,13 +444,21 @@ fn parse<T: serde::de::DeserializeOwned>(call: &ToolCall) -> Result<T, String> {
     })
 }
 
-/// `text` with the workspace's host path replaced by `.`.
-pub(crate) fn scrub_root(text: &str, root: &std::path::Path) -> String {
+/// `text` with the workspace's host path replaced by `.`, and run times (`0.12s`,
+/// `35ms`) by `<time>`: both change from run to run, and prompts must not, or a recorded
+/// run would not replay.
+pub(crate) fn stable_text(text: &str, root: &std::path::Path) -> String {
+    static DURATION: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\b\d+(\.\d+)?(ms|s)\b").ok());
     let root = root.to_string_lossy();
-    if root.is_empty() {
+    let text = if root.is_empty() {
         text.to_owned()
     } else {
         text.replace(root.as_ref(), ".")
+    };
+    match DURATION.as_ref() {
+        Some(duration) => duration.replace_all(&text, "<time>").into_owned(),
+        None => text,
     }
 }
 
