@@ -156,7 +156,8 @@ pub struct LlmSettings {
     /// How long a cached answer is reused, in seconds. 0 disables the cache. Default 3600.
     pub cache_ttl_s: u64,
 
-    /// Most answers kept in the cache; the least recently used go first. Default 10000.
+    /// Most answers kept in the cache; the least used (by recency and frequency) are evicted
+    /// first. Default 10000.
     pub cache_max_entries: u64,
 
     /// Cassette file (JSON lines). With provider `replay`: the recording to answer from
@@ -183,7 +184,9 @@ pub struct LlmSettings {
     pub max_concurrency: usize,
 
     /// Prices per model in USD per million tokens, added to or replacing the built-in
-    /// table, e.g. `{ "my-model": { input: 0.5, output: 1.5 } }`. A model's dated
+    /// table, e.g. `{ "my-model": { input: 0.5, output: 1.5 } }`; optional
+    /// `cached_input` and `cache_write` price prompt-cache reads and writes (default: the
+    /// `input` price). A model's dated
     /// variants (`gpt-4o-2024-08-06`) use the undated entry. Calls to a model with no price
     /// are reported as unpriced, never as free.
     pub prices: BTreeMap<String, ModelPrice>,
