@@ -84,6 +84,12 @@ fn bench(c: &mut Criterion) {
         ..RunOptions::default()
     };
 
+    // Both sides must run the same green suite, or the comparison means nothing.
+    if !matches!(rt.block_on(cargo_runner.run_tests(&crate_dir, &options)), Ok(r) if r.is_green() && r.counts.passed == 3)
+    {
+        eprintln!("the test runner did not report the bench crate green; skipping");
+        return;
+    }
     let mut group = c.benchmark_group("cargo_test_suite");
     group
         .sample_size(10)
@@ -107,6 +113,11 @@ fn bench(c: &mut Criterion) {
     let Ok(pytest_runner) = runner(FrameworkChoice::Pytest) else {
         return;
     };
+    if !matches!(rt.block_on(pytest_runner.run_tests(&py_dir, &RunOptions::default())), Ok(r) if r.is_green() && r.counts.passed == 2)
+    {
+        eprintln!("the test runner did not report the pytest suite green; skipping");
+        return;
+    }
     let mut group = c.benchmark_group("pytest_suite");
     group
         .sample_size(10)
