@@ -22,6 +22,19 @@
 //! - [`Clock`]: all times come from an injected clock ([`SystemClock`] in production,
 //!   [`ManualClock`] in tests, so lease expiry and backoff need no sleeping).
 //!
+//! # Opening
+//! ```no_run
+//! # async fn demo() -> agentd_memory::Result<()> {
+//! use std::sync::Arc;
+//! use agentd_memory::{MemorySettings, NewTask, Priority, SystemClock};
+//!
+//! let settings = MemorySettings::default(); // the config file's `memory` section
+//! let stores = settings.open(Arc::new(SystemClock)).await?;
+//! let task = NewTask::new("qa", serde_json::json!({"title": "write tests"})).with_priority(Priority::HIGH);
+//! let id = stores.tasks.enqueue_one(task).await?.id;
+//! # let _ = id; Ok(()) }
+//! ```
+//!
 //! # For the layers above
 //! - The orchestrator keeps its agent-level `Task` (title, description, kind, roles...) as the
 //!   task's JSON `payload`; the store's record stays generic. The role is the queue name.
@@ -39,7 +52,9 @@
 //! - A write is durable when its call returns `Ok` (with `synchronous: normal`, durable against
 //!   a process crash; with `full`, also against power loss).
 //! - A task is held by at most one worker at a time; only the current fencing token can change
-//!   a running task; a completed task is never completed again.
+//!   a running task; a completed task is never completed again. The token, not the clock, is
+//!   the authority: a holder whose lease ran out may still complete until the sweep
+//!   (`requeue_expired`) or another claim has taken the task away.
 //! - No operation of the traits exposes backend specifics: times are UTC with millisecond
 //!   precision, ids are strings, payloads JSON. Both backends pass the same conformance suite.
 //!
