@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Result, TestRunnerError};
 use crate::plan::TestTarget;
 use crate::report::{TestReport, TestStatus};
 use crate::{RunOptions, TestRunner};
@@ -16,7 +16,8 @@ pub struct FlakyTest {
     pub id: String,
     /// Its status in the report that was checked.
     pub first_status: TestStatus,
-    /// Its status in each re-run; `None` when a re-run could not run or did not report it.
+    /// Its status in each re-run; `None` when a re-run could not run, did not report it, or
+    /// the test cannot be run alone.
     pub reruns: Vec<Option<TestStatus>>,
     /// True when at least one re-run passed: the test flips.
     pub flaky: bool,
@@ -51,10 +52,13 @@ pub async fn check_flaky(
         for _ in 0..reruns {
             let rerun = runner
                 .run_specific_test(project, &TestTarget::Id(failed.id.clone()), options)
-                .await?;
-            let status = match rerun.could_not_run() {
-                Some(_) => None,
-                None => rerun.test(&failed.id).map(|t| t.status),
+                .await;
+            let status = match rerun {
+                // E.g. a jest suite that failed to load has no test id to run alone.
+                Err(TestRunnerError::UnsupportedTarget { .. }) => None,
+                Err(e) => return Err(e),
+                Ok(rerun) if rerun.could_not_run().is_some() => None,
+                Ok(rerun) => rerun.test(&failed.id).map(|t| t.status),
             };
             statuses.push(status);
         }

@@ -141,3 +141,23 @@ async fn missing_directory_and_unknown_project_are_errors() {
     let err = runner.detect_framework(empty.path()).await.unwrap_err();
     assert!(matches!(err, TestRunnerError::NoFrameworkDetected { .. }));
 }
+
+#[tokio::test]
+async fn flaky_check_skips_tests_that_cannot_run_alone() {
+    let mut mock = MockTestRunner::new();
+    mock.expect_run_specific_test()
+        .times(2)
+        .returning(|_, target, _| {
+            Err(TestRunnerError::UnsupportedTarget {
+                target: target.to_string(),
+                framework: "jest".into(),
+                reason: "not a test id".into(),
+            })
+        });
+    let first = report_with(TestStatus::Error);
+    let check = check_flaky(&mock, Path::new("/p"), &first, 2, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(check.tests[0].reruns, [None, None]);
+    assert!(!check.tests[0].flaky);
+}
