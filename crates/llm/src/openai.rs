@@ -66,6 +66,16 @@ fn provider_name(native: bool) -> &'static str {
     }
 }
 
+/// OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 except its chat variant) answer
+/// HTTP 400 to any temperature but the default; a configured default temperature must
+/// not break them, so it is left out for them.
+fn rejects_temperature(model: &str) -> bool {
+    let reasoning = ["o1", "o3", "o4", "gpt-5"]
+        .iter()
+        .any(|family| model == *family || model.starts_with(&format!("{family}-")));
+    reasoning && !model.contains("chat")
+}
+
 /// The Chat Completions body for `request`.
 fn request_body(request: &ChatRequest, stream: bool, native: bool) -> Value {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
@@ -114,7 +124,9 @@ fn request_body(request: &ChatRequest, stream: bool, native: bool) -> Value {
     let mut body = Map::new();
     body.insert("model".into(), request.model().into());
     body.insert("messages".into(), messages.into());
-    if let Some(temperature) = request.options.temperature {
+    if let Some(temperature) = request.options.temperature
+        && !(native && rejects_temperature(request.model()))
+    {
         body.insert("temperature".into(), json!(temperature));
     }
     if let Some(max_tokens) = request.options.max_tokens {

@@ -147,7 +147,8 @@ pub struct LlmSettings {
     /// `v1/messages` is appended.
     pub base_url: Option<String>,
 
-    /// Default sampling temperature (0 to 2). Unset: the provider's default.
+    /// Default sampling temperature (0 to 2). Unset: the provider's default. Not sent to
+    /// OpenAI's reasoning models (o1, o3, o4-mini, gpt-5), which accept only their default.
     pub temperature: Option<f32>,
 
     /// Default maximum number of output tokens per call. Default 4096.

@@ -771,3 +771,51 @@ async fn the_total_timeout_ends_a_stalled_stream() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn reasoning_models_get_no_temperature_from_openai_only() {
+    let server = Server::start().await;
+    server.always(Reply::json(openai_text("ok", "stop")));
+    let client = build_client(&settings(ProviderKind::Openai, server.url("/v1")))
+        .unwrap()
+        .client();
+    for model in ["gpt-5-mini", "o4-mini", "o3", "gpt-4o", "gpt-5-chat-latest"] {
+        let options = CallOptions {
+            model: Some(model.into()),
+            ..CallOptions::default()
+        };
+        client.generate("", ask(model), options).await.unwrap();
+    }
+    let compatible = build_client(&settings(ProviderKind::OpenaiCompatible, server.url("/v1")))
+        .unwrap()
+        .client();
+    let options = CallOptions {
+        model: Some("o3".into()),
+        ..CallOptions::default()
+    };
+    compatible
+        .generate("", ask("o3 elsewhere"), options)
+        .await
+        .unwrap();
+    let sent: Vec<(String, bool)> = server
+        .seen()
+        .iter()
+        .map(|seen| {
+            (
+                seen.body["model"].as_str().unwrap().to_owned(),
+                seen.body.get("temperature").is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("gpt-5-mini".into(), false),
+            ("o4-mini".into(), false),
+            ("o3".into(), false),
+            ("gpt-4o".into(), true),
+            ("gpt-5-chat-latest".into(), true),
+            ("o3".into(), true),
+        ]
+    );
+}
