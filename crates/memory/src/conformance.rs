@@ -134,6 +134,46 @@ pub async fn memory_list_recent_first_paginated(factory: Factory) {
             .unwrap()
             .is_empty()
     );
+    for key in ["fact.Ab", "fact.ab", "fact%x", "factual", "fact."] {
+        b.memory.remember("dev", key, json!(key)).await.unwrap();
+        b.clock.advance(TimeDelta::seconds(1));
+    }
+    let facts = b
+        .memory
+        .list_prefix("dev", "fact.", Page::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(facts),
+        ["fact.", "fact.ab", "fact.Ab"],
+        "exact, case-sensitive prefix, newest first"
+    );
+    let wildcard = b
+        .memory
+        .list_prefix("dev", "fact%", Page::default())
+        .await
+        .unwrap();
+    assert_eq!(keys(wildcard), ["fact%x"], "no wildcards");
+    assert!(
+        b.memory
+            .list_prefix("other", "fact.", Page::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let paged = b
+        .memory
+        .list_prefix(
+            "dev",
+            "fact.",
+            Page {
+                limit: 1,
+                offset: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(keys(paged), ["fact.ab"]);
 }
 
 /// Activities: appended in order, queried newest first by agent, kind, time range and page.

@@ -147,27 +147,28 @@ impl ContextManager {
             .await
     }
 
-    /// The scope's stored strategy, goals and facts.
+    /// The scope's stored strategy, goals and facts (the newest 200 facts).
     pub async fn scope_context(&self, scope: Scope<'_>) -> Result<ScopeContext> {
-        let entries = self
+        let agent_name = scope.agent_name();
+        let strategy = self.store.recall(&agent_name, STRATEGY_KEY).await?;
+        let goals = self.store.recall(&agent_name, GOALS_KEY).await?;
+        let facts = self
             .store
-            .list(&scope.agent_name(), Page::first(CANDIDATES))
+            .list_prefix(&agent_name, FACT_PREFIX, Page::first(CANDIDATES))
             .await?;
-        let mut context = ScopeContext::default();
-        for entry in entries {
-            match entry.key.as_str() {
-                STRATEGY_KEY => context.strategy = Some(plain_text(&entry.value)),
-                GOALS_KEY => context.goals = goal_list(&entry.value),
-                key => {
-                    if let Some(name) = key.strip_prefix(FACT_PREFIX) {
-                        context
-                            .facts
-                            .push((name.to_owned(), plain_text(&entry.value)));
-                    }
-                }
-            }
-        }
-        Ok(context)
+        Ok(ScopeContext {
+            strategy: strategy.map(|entry| plain_text(&entry.value)),
+            goals: goals
+                .map(|entry| goal_list(&entry.value))
+                .unwrap_or_default(),
+            facts: facts
+                .into_iter()
+                .filter_map(|entry| {
+                    let name = entry.key.strip_prefix(FACT_PREFIX)?.to_owned();
+                    Some((name, plain_text(&entry.value)))
+                })
+                .collect(),
+        })
     }
 
     /// Assembles `agent`'s context for a prompt about `query`, at most `budget_chars` characters

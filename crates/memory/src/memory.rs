@@ -150,6 +150,15 @@ pub trait MemoryStore: Send + Sync {
     /// The agent's entries, most recently updated first.
     async fn list(&self, agent_name: &str, page: Page) -> Result<Vec<MemoryEntry>>;
 
+    /// The agent's entries whose key starts with `prefix` (case-sensitive), most recently
+    /// updated first.
+    async fn list_prefix(
+        &self,
+        agent_name: &str,
+        prefix: &str,
+        page: Page,
+    ) -> Result<Vec<MemoryEntry>>;
+
     /// Appends activities in one transaction, in order; returns the stored rows.
     async fn append_activities(&self, activities: Vec<NewActivity>) -> Result<Vec<ActivityRecord>>;
 

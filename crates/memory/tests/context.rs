@@ -187,3 +187,44 @@ async fn small_budget_keeps_pinned_and_relevant_items_within_the_limit() {
         );
     }
 }
+
+#[tokio::test]
+async fn strategy_and_facts_survive_many_newer_memories() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let store = SqliteStore::open(
+        dir.path().join("ctx.db"),
+        SqliteOptions::default(),
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    let memory: Arc<dyn MemoryStore> = Arc::new(store);
+    let context = ContextManager::new(Arc::clone(&memory));
+    context
+        .set_strategy(Scope::Agent("dev"), "Keep the strategy")
+        .await
+        .unwrap();
+    context
+        .set_fact(Scope::Agent("dev"), "db", "SQLite")
+        .await
+        .unwrap();
+    for n in 0..300 {
+        clock.advance(TimeDelta::seconds(1));
+        memory
+            .remember("dev", &format!("note-{n}"), json!(n))
+            .await
+            .unwrap();
+    }
+    let own = context.scope_context(Scope::Agent("dev")).await.unwrap();
+    assert_eq!(own.strategy.as_deref(), Some("Keep the strategy"));
+    assert_eq!(own.facts, [("db".to_owned(), "SQLite".to_owned())]);
+    let assembled = context.assemble("dev", "strategy", 2_000).await.unwrap();
+    assert!(
+        assembled
+            .text
+            .starts_with("## Strategy\nKeep the strategy\n"),
+        "{}",
+        assembled.text
+    );
+}

@@ -21,6 +21,10 @@ async fn mocks_are_usable_as_trait_objects() {
     assert!(error.to_string().contains("no queue cfo"));
 
     let mut memory = MockMemoryStore::new();
+    memory.expect_recall().returning(|_, _| Ok(None));
+    memory
+        .expect_list_prefix()
+        .returning(|_, _, _| Ok(Vec::new()));
     memory.expect_list().returning(|_, _| Ok(Vec::new()));
     memory
         .expect_query_activities()

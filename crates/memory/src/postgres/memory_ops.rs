@@ -192,6 +192,27 @@ impl MemoryStore for PostgresStore {
         rows.iter().map(memory_entry).collect()
     }
 
+    async fn list_prefix(
+        &self,
+        agent_name: &str,
+        prefix: &str,
+        page: Page,
+    ) -> Result<Vec<MemoryEntry>> {
+        let (limit, offset) = limit_offset(page)?;
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {MEMORY_COLUMNS} FROM agent_memory WHERE agent_name = $1 AND starts_with(key, $2)
+                     ORDER BY updated_at DESC, id DESC LIMIT $3 OFFSET $4"
+                ),
+                &[&agent_name, &prefix, &limit, &offset],
+            )
+            .await
+            .map_err(pg("list memory by prefix"))?;
+        rows.iter().map(memory_entry).collect()
+    }
+
     async fn append_activities(&self, activities: Vec<NewActivity>) -> Result<Vec<ActivityRecord>> {
         let rows = activities
             .into_iter()

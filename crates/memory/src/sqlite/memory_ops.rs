@@ -204,6 +204,31 @@ impl MemoryStore for SqliteStore {
         .await
     }
 
+    async fn list_prefix(
+        &self,
+        agent_name: &str,
+        prefix: &str,
+        page: Page,
+    ) -> Result<Vec<MemoryEntry>> {
+        let (agent_name, prefix) = (agent_name.to_owned(), prefix.to_owned());
+        let (limit, offset) = limit_offset(page)?;
+        self.read(move |conn| {
+            // substr, not LIKE: LIKE is case-insensitive and treats % and _ as wildcards.
+            conn.prepare_cached(&format!(
+                "SELECT {MEMORY_COLUMNS} FROM agent_memory
+                 WHERE agent_name = ?1 AND substr(key, 1, length(?2)) = ?2
+                 ORDER BY updated_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+            ))
+            .and_then(|mut select| {
+                select
+                    .query_map(params![agent_name, prefix, limit, offset], memory_entry)?
+                    .collect()
+            })
+            .map_err(MemoryError::sqlite("list memory by prefix"))
+        })
+        .await
+    }
+
     async fn append_activities(&self, activities: Vec<NewActivity>) -> Result<Vec<ActivityRecord>> {
         let rows = activities
             .into_iter()
