@@ -181,3 +181,14 @@ async fn settings_open_the_configured_backend() {
         .unwrap();
     assert!(dir.path().join("configured.db").exists());
 }
+
+#[tokio::test]
+async fn in_memory_databases_are_refused() {
+    for path in [":memory:", "file:memdb?mode=memory"] {
+        let error = open(Path::new(path)).await.unwrap_err();
+        assert!(
+            matches!(&error, MemoryError::InvalidInput { what } if what.contains(path)),
+            "{error}"
+        );
+    }
+}

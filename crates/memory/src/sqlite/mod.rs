@@ -90,6 +90,14 @@ impl SqliteStore {
 
     fn open_blocking(path: PathBuf, options: SqliteOptions, clock: Arc<dyn Clock>) -> Result<Self> {
         let _span = tracing::info_span!("open_sqlite_store", path = %path.display()).entered();
+        if path.as_os_str() == ":memory:" || path.to_string_lossy().starts_with("file:") {
+            return Err(MemoryError::InvalidInput {
+                what: format!(
+                    "SQLite path {}: the writer and the readers need one shared file, not an in-memory or URI database",
+                    path.display()
+                ),
+            });
+        }
         prepare_directory(&path)?;
         let conn = Connection::open(&path).map_err(|source| open_error(&path, source))?;
         conn.busy_timeout(options.busy_timeout)
