@@ -87,7 +87,11 @@
 //!   (provider `error` event, cut-off body, timeout); it never ends silently.
 //! - Replay is deterministic: the n-th call with a fingerprint gets the n-th recorded
 //!   answer, whatever the interleaving (the last answer repeats when calls outnumber
-//!   recordings); a miss names the fingerprint and the nearest recorded request.
+//!   recordings). A request is matched by its exact [`fingerprint`] first, then by its
+//!   [`normalized_fingerprint`] (ids, numbers, temporary names and absolute paths
+//!   masked), so a rerun of a pipeline replays although its task ids, commit ids,
+//!   timings and directories differ. A miss names the fingerprint and the nearest
+//!   recorded request. The cache key, unlike these, is exact.
 
 mod anthropic;
 mod cache;
