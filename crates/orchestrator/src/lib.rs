@@ -53,7 +53,8 @@
 //!   red; QA's files are committed) → `implementation` (Developer, with agent-core's own
 //!   self-correction: fixes, then new approaches; then the testrunner's tests-first gate
 //!   against a base worktree: new tests fail on the base and pass on the head, nothing
-//!   dropped, skipped or weakened; the code is committed) → `review` (Tech Lead; a
+//!   dropped, skipped or weakened; the code is committed) → `review` (Tech Lead, on the
+//!   diff since the fork point, given as `payload.base`; a
 //!   rejection sends the required changes back to the Developer, up to
 //!   [`MAX_REVIEW_ROUNDS`]) → `release` (merge into the protected branch with an approval
 //!   that is both reviewed and tested, then deploy, then remove the worktrees).
@@ -72,9 +73,9 @@
 //! has a 30 s limit, every step `task_timeout`; errors are logged, counted and backed off,
 //! never fatal.
 //!
-//! A task that fails for good is **escalated**: developer, QA and release failures to the
-//! Tech Lead, others to the CEO, as a high-priority task carrying the issue of every attempt
-//! (from the record's history). Its **fingerprint** ([`fingerprint`]: queue, kind, title
+//! A task that fails for good is **escalated** to the CEO (whose planning turns it into
+//! delegated follow-ups), or without a CEO agent, failures of code steps to the Tech Lead,
+//! as a high-priority task carrying the issue of every attempt (from the record's history). Its **fingerprint** ([`fingerprint`]: queue, kind, title
 //! without digits and punctuation) is counted; after `loop_threshold` such failures the
 //! fingerprint is quarantined: a loop alert is raised, and further tasks with it are
 //! cancelled when claimed instead of being run, retried or escalated again.
@@ -98,7 +99,9 @@
 //!    replayed merge is "already up to date". Deployments are keyed by the pipeline root in
 //!    agentd-deploy's history, which replays a recorded outcome instead of deploying again.
 //! 5. Leases are at most 30 s and renewed by heartbeats, so a crashed worker's record is
-//!    reclaimed within 30 s of the restart; a worker whose lease was taken away drops its
+//!    reclaimed within 30 s of the restart, without using up one of its
+//!    `max_task_attempts` (those count failures; [`CRASH_ALLOWANCE`] more claims are
+//!    allowed for crashes, so a task that kills the process every time still ends); a worker whose lease was taken away drops its
 //!    work without completing it (fencing tokens).
 //! 6. Budget spend is persisted before each call (see below), so a restart never resets it.
 //!
@@ -142,8 +145,8 @@ pub use envelope::{Envelope, Pipeline, RELEASE_QUEUE, Route, fingerprint, role_f
 pub use error::OrchestratorError;
 pub use metrics::Metrics;
 pub use orchestrator::{
-    LOOP_MEMORY_AGENT, OrchestratorDeps, OrchestratorStatus, RepoSetup, RunLimits, RunSummary,
-    RunningTask, TaskOrchestrator,
+    CRASH_ALLOWANCE, LOOP_MEMORY_AGENT, OrchestratorDeps, OrchestratorStatus, RepoSetup, RunLimits,
+    RunSummary, RunningTask, TaskOrchestrator,
 };
 pub use pipelines::{MAX_REVIEW_ROUNDS, feature_branch};
 pub use settings::{BudgetSettings, OrchestratorSettings};

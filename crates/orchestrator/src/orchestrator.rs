@@ -32,6 +32,10 @@ const STORE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest lease taken on a task; heartbeats renew it while the work runs, so after a
 /// crash a task is reclaimed within this time even when `task_timeout` is long.
 const MAX_LEASE: Duration = Duration::from_secs(30);
+/// Claims a record gets beyond `max_task_attempts` for crashes: a lease that expired
+/// because the process died does not use up one of the task's attempts, but a task that
+/// kills the process every time still ends in the dead-letter queue.
+pub const CRASH_ALLOWANCE: u32 = 10;
 /// The `agent_name` of loop-detection records in the memory store (key: the fingerprint).
 pub const LOOP_MEMORY_AGENT: &str = "agentd.loops";
 
@@ -502,6 +506,31 @@ enum PassOutcome {
 }
 
 impl Shared {
+    /// The store's attempt limit: the task's failures plus the crash allowance.
+    fn claim_limit(&self) -> u32 {
+        self.settings
+            .max_task_attempts
+            .saturating_add(CRASH_ALLOWANCE)
+    }
+
+    /// Failures recorded so far (transitions to retrying; expired leases go to pending and
+    /// do not count).
+    async fn failures_so_far(&self, id: &str) -> u32 {
+        match self.tasks.history(id).await {
+            Ok(history) => {
+                let count = history
+                    .iter()
+                    .filter(|t| t.to == TaskStatus::Retrying)
+                    .count();
+                u32::try_from(count).unwrap_or(u32::MAX)
+            }
+            Err(error) => {
+                tracing::warn!(%error, task_id = id, "task history unavailable; counting claims instead");
+                u32::MAX
+            }
+        }
+    }
+
     /// Stops claiming until the UTC day after `day`.
     pub(crate) fn pause_for_budget(&self, day: &str) {
         *lock(&self.pause_day) = Some(day.to_owned());
@@ -531,7 +560,7 @@ impl Shared {
             serde_json::to_value(&envelope).unwrap_or_default(),
         )
         .with_priority(priority.into())
-        .with_max_attempts(self.settings.max_task_attempts);
+        .with_max_attempts(self.claim_limit());
         if let Some(deadline) = deadline {
             new = new.with_deadline(deadline);
         }
@@ -557,7 +586,7 @@ impl Shared {
             .with_priority(envelope.task.priority.into())
             .with_parent(root)
             .with_idempotency_key(format!("{root}:{key}"))
-            .with_max_attempts(self.settings.max_task_attempts);
+            .with_max_attempts(self.claim_limit());
         if let Some(deadline) = envelope.task.deadline {
             new = new.with_deadline(deadline);
         }
@@ -829,12 +858,13 @@ impl Shared {
         envelope: &Envelope,
         reason: &str,
     ) -> Result<(), OrchestratorError> {
-        let to_tech_lead = matches!(record.role.as_str(), "developer" | "qa" | RELEASE_QUEUE)
-            && self.has_agent(&Role::TechLead);
-        let (role, kind) = if to_tech_lead {
-            (Role::TechLead, TaskKind::Review)
-        } else if self.has_agent(&Role::Ceo) {
+        // The CEO re-plans (its process_task turns a task into delegated follow-ups); without
+        // a CEO, code steps go to the Tech Lead.
+        let code_step = matches!(record.role.as_str(), "developer" | "qa" | RELEASE_QUEUE);
+        let (role, kind) = if self.has_agent(&Role::Ceo) {
             (Role::Ceo, TaskKind::Planning)
+        } else if code_step && self.has_agent(&Role::TechLead) {
+            (Role::TechLead, TaskKind::Review)
         } else {
             return Ok(());
         };
@@ -875,15 +905,14 @@ impl Shared {
             round: 0,
             escalation: true,
         };
-        let mut new = NewTask::new(
+        let new = NewTask::new(
             role.as_str(),
             serde_json::to_value(&escalation).unwrap_or_default(),
         )
         .with_priority(agentd_memory::Priority::HIGH)
         .with_parent(record.id.clone())
         .with_idempotency_key(format!("{}:escalation", record.id))
-        .with_max_attempts(self.settings.max_task_attempts);
-        new.max_attempts = new.max_attempts.max(1);
+        .with_max_attempts(self.claim_limit());
         let enqueued = self.tasks.enqueue(vec![new]).await?;
         self.work_added.notify_waiters();
         if enqueued.iter().any(|e| e.created) {
@@ -1202,6 +1231,14 @@ impl Worker {
             .task_finished(&self.queue, false, started.elapsed());
         lock(&shared.summary).failed += 1;
         tracing::warn!(task_id = %record.id, role = %self.queue, error = message, "task attempt failed");
+        // `max_task_attempts` counts failures, not claims (see CRASH_ALLOWANCE).
+        let kind = if shared.failures_so_far(&record.id).await.saturating_add(1)
+            >= shared.settings.max_task_attempts
+        {
+            FailureKind::Permanent
+        } else {
+            kind
+        };
         match timed(
             "fail a task",
             STORE_TIMEOUT,

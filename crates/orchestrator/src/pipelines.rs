@@ -459,12 +459,10 @@ impl Step<'_> {
                     .ok_or_else(|| self.step_failed("no implementation to review"))?;
                 let worktree = ensure_worktree(repo, &self.root).await?;
                 let mut task = self.task.clone();
-                let diff = repo
-                    .vcs
-                    .diff_revisions(&worktree, &repo.main_branch, "HEAD")
-                    .await?;
+                // The Tech Lead reviews the diff since `payload.base`: the fork point.
+                let base = fork_point(repo, &self.root).await?;
                 if let Value::Object(map) = &mut task.payload {
-                    map.insert("diff".into(), Value::String(diff));
+                    map.insert("base".into(), Value::String(base));
                 }
                 let ctx = self.shared.agent_context(
                     &tech_lead,
@@ -937,18 +935,7 @@ async fn fresh_base_worktree(repo: &RepoSetup, root: &str) -> Result<PathBuf, Or
             })?;
         }
     }
-    let feature = worktree_path(repo, root);
-    // The fork point: the newest commit of the feature branch that the protected branch has.
-    let log = repo.vcs.log(&feature, None, 1000).await?;
-    let main_log = repo
-        .vcs
-        .log(&repo.repo, Some(repo.main_branch.clone()), 1000)
-        .await?;
-    let base = log
-        .iter()
-        .find(|c| main_log.iter().any(|m| m.id == c.id))
-        .map(|c| c.id.clone())
-        .unwrap_or_else(|| repo.main_branch.clone());
+    let base = fork_point(repo, root).await?;
     repo.vcs
         .add_worktree(
             &repo.repo,
@@ -958,6 +945,22 @@ async fn fresh_base_worktree(repo: &RepoSetup, root: &str) -> Result<PathBuf, Or
         )
         .await?;
     Ok(path)
+}
+
+/// The commit the feature branch of `root` started from: the newest commit of the feature
+/// branch that the protected branch also has.
+async fn fork_point(repo: &RepoSetup, root: &str) -> Result<String, OrchestratorError> {
+    let feature = worktree_path(repo, root);
+    let log = repo.vcs.log(&feature, None, 1000).await?;
+    let main_log = repo
+        .vcs
+        .log(&repo.repo, Some(repo.main_branch.clone()), 1000)
+        .await?;
+    Ok(log
+        .iter()
+        .find(|c| main_log.iter().any(|m| m.id == c.id))
+        .map(|c| c.id.clone())
+        .unwrap_or_else(|| repo.main_branch.clone()))
 }
 
 async fn cleanup_worktrees(repo: &RepoSetup, root: &str) {

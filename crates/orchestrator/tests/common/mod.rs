@@ -331,7 +331,8 @@ pub fn require(program: &str) -> bool {
 
 /// Everything a test orchestrator runs on, in one temp directory.
 pub struct World {
-    pub dir: tempfile::TempDir,
+    pub dir: PathBuf,
+    _guard: Option<tempfile::TempDir>,
     pub work: PathBuf,
     pub remote: PathBuf,
     pub db: PathBuf,
@@ -339,16 +340,29 @@ pub struct World {
 }
 
 impl World {
+    /// The world another process created at `dir` (for crash tests' child processes).
+    pub fn at(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            _guard: None,
+            work: dir.join("work"),
+            remote: dir.join("remote.git"),
+            db: dir.join("state/agentd.db"),
+            sink: Arc::new(RecordingSink::default()),
+        }
+    }
+
     /// A tiny cargo crate `calc` committed on `main`, with a bare remote `origin`.
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let remote = dir.path().join("remote.git");
+        let guard = tempfile::tempdir().unwrap();
+        let dir = guard.path().to_path_buf();
+        let remote = dir.join("remote.git");
         std::fs::create_dir_all(&remote).unwrap();
         git(
             &remote,
             &["init", "--quiet", "--bare", "--initial-branch=main"],
         );
-        let work = dir.path().join("work");
+        let work = dir.join("work");
         std::fs::create_dir_all(work.join("src")).unwrap();
         git(&work, &["init", "--quiet", "--initial-branch=main"]);
         std::fs::write(
@@ -369,9 +383,10 @@ impl World {
             &["remote", "add", "origin", remote.to_str().unwrap()],
         );
         git(&work, &["push", "--quiet", "origin", "main"]);
-        let db = dir.path().join("state/agentd.db");
+        let db = dir.join("state/agentd.db");
         Self {
             dir,
+            _guard: Some(guard),
             work,
             remote,
             db,
@@ -397,7 +412,7 @@ impl World {
         .unwrap();
         let deps = agentd_deploy::DeployerDeps::with_file_history(
             Arc::clone(&vcs),
-            self.dir.path().join("state/deployments.json"),
+            self.dir.as_path().join("state/deployments.json"),
         )
         .await
         .unwrap();
@@ -407,17 +422,13 @@ impl World {
         let mut test_options = agentd_testrunner::RunOptions::default();
         test_options.env.insert(
             "CARGO_TARGET_DIR".into(),
-            self.dir
-                .path()
-                .join("target")
-                .to_string_lossy()
-                .into_owned(),
+            self.dir.join("target").to_string_lossy().into_owned(),
         );
         RepoSetup {
             vcs,
             repo: self.work.clone(),
             main_branch: "main".into(),
-            worktrees: self.dir.path().join("worktrees"),
+            worktrees: self.dir.as_path().join("worktrees"),
             tests: Arc::new(tests),
             test_options,
             deployer: Some(deploy.build(&deps).unwrap()),
