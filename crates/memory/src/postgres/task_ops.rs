@@ -213,6 +213,7 @@ impl TaskStore for PostgresStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn claim(
         &self,
         role: &str,
@@ -255,6 +256,7 @@ impl TaskStore for PostgresStore {
         .await
     }
 
+    #[tracing::instrument(level = "trace", skip(self, id, lease), fields(task_id = id))]
     async fn heartbeat(&self, id: &str, token: u64, lease: Duration) -> Result<DateTime<Utc>> {
         let now = self.now();
         let expires_at = now + delta(lease, "lease")?;
@@ -274,7 +276,7 @@ impl TaskStore for PostgresStore {
         }
     }
 
-    #[tracing::instrument(level = "debug", skip(self, result), fields(task_id = id))]
+    #[tracing::instrument(level = "debug", skip(self, id, result), fields(task_id = id))]
     async fn complete(&self, id: &str, token: u64, result: Value) -> Result<TaskRecord> {
         let now = millis(self.now());
         let id = id.to_owned();
@@ -358,6 +360,7 @@ impl TaskStore for PostgresStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip(self, id), fields(task_id = id))]
     async fn cancel(&self, id: &str, reason: &str) -> Result<bool> {
         let now = millis(self.now());
         let (id, reason) = (id.to_owned(), reason.to_owned());

@@ -417,6 +417,7 @@ impl TaskStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn claim(
         &self,
         role: &str,
@@ -435,6 +436,7 @@ impl TaskStore for SqliteStore {
         Ok(claimed)
     }
 
+    #[tracing::instrument(level = "trace", skip(self, id, lease), fields(task_id = id))]
     async fn heartbeat(&self, id: &str, token: u64, lease: Duration) -> Result<DateTime<Utc>> {
         let now = self.now();
         let expires_at = now + delta(lease, "lease")?;
@@ -463,7 +465,7 @@ impl TaskStore for SqliteStore {
         .await
     }
 
-    #[tracing::instrument(level = "debug", skip(self, result), fields(task_id = id))]
+    #[tracing::instrument(level = "debug", skip(self, id, result), fields(task_id = id))]
     async fn complete(&self, id: &str, token: u64, result: Value) -> Result<TaskRecord> {
         let result = json_text(&result, "task result")?;
         let now = millis(self.now());
@@ -499,6 +501,7 @@ impl TaskStore for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip(self, id), fields(task_id = id))]
     async fn cancel(&self, id: &str, reason: &str) -> Result<bool> {
         let (id, reason) = (id.to_owned(), reason.to_owned());
         let now = millis(self.now());
