@@ -101,6 +101,11 @@ async fn chat(
             std::fs::read_to_string(format!("{FIXTURES}/openai_chat_stream_text.sse")).unwrap();
         return ([(header::CONTENT_TYPE, "text/event-stream")], sse).into_response();
     }
+    if body["messages"].to_string().contains("weather") {
+        let fixture =
+            std::fs::read_to_string(format!("{FIXTURES}/openai_chat_tool_calls.json")).unwrap();
+        return ([(header::CONTENT_TYPE, "application/json")], fixture).into_response();
+    }
     let content = if body["response_format"]["type"] == json!("json_schema") {
         json!({"risks": ["scope creep", "flaky tests"], "count": 2}).to_string()
     } else {
@@ -212,6 +217,20 @@ fn ask_prints_the_answer_and_sends_the_expected_request() {
         format!("Bearer {SECRET}").as_str()
     );
     insta::assert_json_snapshot!("ask_request_body", body);
+}
+
+#[test]
+fn ask_shows_tool_calls_when_the_answer_has_no_text() {
+    let server = Server::start(false);
+    let dir = config_for(&server, "");
+    let output = agentd(dir.path(), &["ask", "What is the weather in Edinburgh?"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout,
+        "tool call GetWeatherArgs({\"city\":\"Edinburgh\",\"country\":\"UK\",\"units\":\"c\"})\n"
+    );
+    assert!(stderr.contains("76 in / 24 out tokens"), "{stderr}");
 }
 
 #[test]

@@ -110,6 +110,11 @@ pub async fn run(config: &Config, args: &AskArgs, out: &mut dyn Write) -> anyhow
             .await?;
         if args.json {
             writeln!(out, "{}", serde_json::to_string_pretty(&response)?)?;
+        } else if response.text.is_empty() && !response.tool_calls.is_empty() {
+            // A model may answer with tool calls only; show them rather than nothing.
+            for call in &response.tool_calls {
+                writeln!(out, "tool call {}({})", call.name, call.arguments)?;
+            }
         } else {
             writeln!(out, "{}", response.text)?;
         }
