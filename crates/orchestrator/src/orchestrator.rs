@@ -18,6 +18,7 @@ use agentd_vcs::Vcs;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 
 use crate::OrchestratorError;
 use crate::alert::{Alert, AlertKind, Alerts};
@@ -436,16 +437,30 @@ impl TaskOrchestrator {
         };
         let mut ceo_asked = false;
         let mut idle_passes = 0u32;
+        let mut failed_passes = 0u32;
         loop {
             let pass = shared.main_loop_pass(drain, &mut ceo_asked).await;
+            let mut wait = tick;
+            if pass.is_ok() {
+                failed_passes = 0;
+            }
             match pass {
                 Ok(PassOutcome::Idle) if drain => break,
                 Ok(PassOutcome::Idle) => idle_passes += 1,
                 Ok(PassOutcome::Busy) => idle_passes = 0,
                 Err(error) => {
                     shared.metrics.error("main_loop");
-                    tracing::warn!(%error, "main loop pass failed; backing off");
-                    tokio::time::sleep(shared.check_interval).await;
+                    failed_passes += 1;
+                    tracing::warn!(%error, failed_passes, "main loop pass failed; backing off");
+                    if failed_passes == 3 {
+                        shared
+                            .raise(Alert::new(
+                                AlertKind::Critical,
+                                format!("the main loop failed 3 times in a row: {error}"),
+                            ))
+                            .await;
+                    }
+                    wait = shared.check_interval * failed_passes.min(12);
                 }
             }
             // In daemon mode an idle CEO is asked again every ten idle passes.
@@ -466,7 +481,7 @@ impl TaskOrchestrator {
                 break;
             }
             tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
+                _ = tokio::time::sleep(wait) => {}
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() {
                         break;
@@ -974,7 +989,13 @@ impl Worker {
                 Ok(Some(claimed)) => {
                     backoff = Duration::from_millis(100);
                     self.shared.processed.fetch_add(1, Ordering::Relaxed);
-                    self.process(claimed, lease).await;
+                    let span = tracing::info_span!(
+                        "task",
+                        task_id = %claimed.task.id,
+                        role = %self.queue,
+                        worker = %self.name
+                    );
+                    self.process(claimed, lease).instrument(span).await;
                 }
                 Ok(None) => self.idle().await,
                 Err(error) => {
@@ -1005,9 +1026,6 @@ impl Worker {
             token,
         } = claimed;
         let started = Instant::now();
-        let span = tracing::info_span!("task", task_id = %record.id, role = %self.queue, worker = %self.name);
-        let _entered = span.enter();
-        drop(_entered);
         let envelope: Envelope = match serde_json::from_value(record.payload.clone()) {
             Ok(envelope) => envelope,
             Err(error) => {

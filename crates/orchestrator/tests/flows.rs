@@ -387,3 +387,77 @@ async fn daemon_stops_gracefully_on_shutdown() {
         .unwrap();
     assert_eq!(summary.completed, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_survives_a_failing_store_and_raises_a_critical_alert() {
+    let world = World::new();
+    let memory = world.store(Arc::new(SystemClock)).await;
+    let mut tasks = agentd_memory::MockTaskStore::new();
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = Arc::clone(&calls);
+    // Healthy at start, then every sweep and count fails.
+    tasks.expect_counts().returning(move || {
+        if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(agentd_memory::MemoryError::Worker {
+                message: "disk gone".into(),
+            })
+        }
+    });
+    tasks.expect_requeue_expired().returning(|| {
+        Err(agentd_memory::MemoryError::Worker {
+            message: "disk gone".into(),
+        })
+    });
+    tasks.expect_claim().returning(|_, _, _| {
+        Err(agentd_memory::MemoryError::Worker {
+            message: "disk gone".into(),
+        })
+    });
+    let sink = Arc::new(RecordingSink::default());
+    let orchestrator = agentd_orchestrator::TaskOrchestrator::new(
+        settings(),
+        agentd_orchestrator::OrchestratorDeps {
+            tasks: Arc::new(tasks),
+            memory: Arc::new(memory),
+            llm: llm_handle().client(),
+            agents: agents(&[Role::Product]),
+            repo: None,
+            budget: None,
+            alerts: agentd_orchestrator::Alerts::new(vec![sink.clone()]),
+            metrics: Metrics::default(),
+        },
+    )
+    .unwrap();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let daemon = tokio::spawn({
+        let orchestrator = orchestrator.clone();
+        async move { orchestrator.run(RunLimits::default(), shutdown).await }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sink.kinds().contains(&"critical") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no critical alert: {:?}",
+            sink.kinds()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(!daemon.is_finished(), "the loop must keep going");
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), daemon)
+        .await
+        .expect("stops promptly despite the failing store")
+        .unwrap()
+        .unwrap();
+    let metrics = orchestrator.metrics().encode().unwrap();
+    assert!(
+        metrics.contains("agentd_errors_total{kind=\"main_loop\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("agentd_errors_total{kind=\"store\"}"),
+        "{metrics}"
+    );
+}
