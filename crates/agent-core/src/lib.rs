@@ -62,7 +62,9 @@
 //! | Tech Lead | reviews the diff (since `payload.base`) against fixed weighted criteria; required changes block approval | review + validate |
 //! | custom | generic work product and follow-ups from its description | process + validate |
 //!
-//! Any agent can peer-review another's result ([`Agent::review`]) before it is accepted.
+//! Any agent can peer-review another's result ([`Agent::review`]) before it is accepted;
+//! [`process_with_peer_review`] sends a rejection's required changes back to the author
+//! (in `payload.peer_review`), a bounded number of times.
 //! QA and the Developer commit what they wrote when [`AgentConfig::auto_commit`] is set;
 //! [`commit_task_changes`] does the same for the orchestrator: an LLM-written Conventional
 //! Commits message from the diff, with `Task-Id:` (agentd-vcs makes it idempotent) and
@@ -138,6 +140,7 @@ mod context;
 mod error;
 pub mod journal;
 mod model;
+mod peer_review;
 mod prompts;
 mod roles;
 mod runtime;
@@ -156,4 +159,5 @@ pub use model::{
     Role, Task, TaskBrief, TaskKind, TaskOutcome, TaskResult, TaskSpec, TestSummary, Validation,
     Verdict, WorkState,
 };
+pub use peer_review::{ReviewedResult, process_with_peer_review};
 pub use prompts::{prompt_names, render_prompt};

@@ -591,3 +591,83 @@ async fn invalid_configs_are_refused_naming_the_setting() {
         serde_json::from_value(j!({"temperature": 0.3, "model": "m", "max_tokens": 10})).unwrap();
     assert_eq!(config.llm.model.as_deref(), Some("m"));
 }
+
+#[tokio::test]
+async fn a_rejected_result_goes_back_to_its_author_with_the_required_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let reqs = |s: &str| {
+        json(
+            j!({"summary": s, "requirements": ["r"], "acceptance_criteria": ["a"], "out_of_scope": []}),
+        )
+    };
+    let llm = ScriptedLlm::new(vec![
+        reqs("v1"),
+        json(j!({"valid": true, "score": 8, "issues": []})),
+        json(
+            j!({"approve": false, "score": 4, "reasoning": "no rate limit", "required_changes": ["limit login attempts"]}),
+        ),
+        reqs("v2 with rate limit"),
+        json(j!({"valid": true, "score": 9, "issues": []})),
+        json(j!({"approve": true, "score": 9, "reasoning": "good", "required_changes": []})),
+    ]);
+    let ctx = context(llm.clone(), dir.path()).await;
+    let product = build_agent(Role::Product, AgentConfig::default()).unwrap();
+    let security = build_agent(Role::Security, AgentConfig::default()).unwrap();
+    let task = Task::new("t-7", "Login", "password login");
+
+    let reviewed = agentd_agent_core::process_with_peer_review(
+        product.as_ref(),
+        security.as_ref(),
+        &task,
+        &ctx,
+        2,
+    )
+    .await
+    .unwrap();
+
+    assert!(reviewed.approved);
+    assert_eq!(reviewed.reviews.len(), 2);
+    assert_eq!(reviewed.result.summary, "v2 with rate limit");
+    let revision = prompt_of(&llm.requests()[3]);
+    assert!(
+        revision.contains("limit login attempts")
+            && revision.contains("\"reviewer\": \"security\""),
+        "{revision}"
+    );
+    assert_eq!(llm.remaining(), 0);
+}
+
+#[tokio::test]
+async fn peer_review_revisions_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let reqs = json(
+        j!({"summary": "s", "requirements": ["r"], "acceptance_criteria": ["a"], "out_of_scope": []}),
+    );
+    let reject = json(
+        j!({"approve": false, "score": 2, "reasoning": "no", "required_changes": ["everything"]}),
+    );
+    let valid = json(j!({"valid": true, "score": 8, "issues": []}));
+    let llm = ScriptedLlm::new(vec![
+        reqs.clone(),
+        valid.clone(),
+        reject.clone(),
+        reqs,
+        valid,
+        reject,
+    ]);
+    let ctx = context(llm.clone(), dir.path()).await;
+    let product = build_agent(Role::Product, AgentConfig::default()).unwrap();
+    let lead = build_agent(Role::Risk, AgentConfig::default()).unwrap();
+    let reviewed = agentd_agent_core::process_with_peer_review(
+        product.as_ref(),
+        lead.as_ref(),
+        &Task::new("t", "x", "y"),
+        &ctx,
+        1,
+    )
+    .await
+    .unwrap();
+    assert!(!reviewed.approved);
+    assert_eq!(reviewed.reviews.len(), 2);
+    assert_eq!(llm.remaining(), 0);
+}
