@@ -59,7 +59,7 @@
 //! | Product | requirements, acceptance criteria, out of scope | requirements + validate |
 //! | QA | constraints and test files written first; refuses non-test paths; the tests must not already pass | tests + validate |
 //! | Developer | tool loop until the suite is green, then validate | one per tool step + validate |
-//! | Tech Lead | reviews the diff (since `payload.base`) against fixed weighted criteria; required changes block approval | review + validate |
+//! | Tech Lead | reviews the diff (since `payload.base`) against fixed weighted criteria; required changes block approval. On a [`TaskKind::Proposal`] it judges like the reviewers above | review + validate |
 //! | custom | generic work product and follow-ups from its description | process + validate |
 //!
 //! Any agent can peer-review another's result ([`Agent::review`]) before it is accepted;

@@ -168,7 +168,7 @@ pub(crate) struct Draft {
 #[async_trait]
 pub(crate) trait Behaviour: Send + Sync {
     /// The template of an attempt (recorded with each attempt).
-    fn attempt_prompt(&self) -> &'static str;
+    fn attempt_prompt(&self, _task: &Task) -> &'static str;
 
     /// One attempt at the task.
     async fn attempt(&self, run: &mut Run<'_>, feedback: &Feedback) -> Result<Draft>;
@@ -379,7 +379,7 @@ async fn self_correct(behaviour: &dyn Behaviour, run: &mut Run<'_>) -> Result<Ta
                 issues: issues.clone(),
                 stuck: draft.stuck.clone(),
                 decision,
-                prompt: behaviour.attempt_prompt().to_owned(),
+                prompt: behaviour.attempt_prompt(run.task).to_owned(),
             };
             record_attempt(run, &record).await?;
             attempts.push(record);

@@ -671,3 +671,26 @@ async fn peer_review_revisions_are_bounded() {
     assert_eq!(reviewed.reviews.len(), 2);
     assert_eq!(llm.remaining(), 0);
 }
+
+#[tokio::test]
+async fn the_tech_lead_judges_a_proposal_on_criteria_it_chooses() {
+    let dir = tempfile::tempdir().unwrap();
+    let llm = ScriptedLlm::new(vec![
+        criteria_reply(j!([{"name": "migration_effort", "threshold": 5, "weight": 1}])),
+        json(
+            j!({"scores": [{"name": "migration_effort", "score": 6, "comment": "two weeks"}], "reasoning": "feasible", "required_changes": []}),
+        ),
+        json(j!({"valid": true, "score": 8, "issues": []})),
+    ]);
+    let ctx = context(llm.clone(), dir.path()).await;
+    let lead = build_agent(Role::TechLead, AgentConfig::default()).unwrap();
+    let result = lead.process_task(&proposal(), &ctx).await.unwrap();
+    let verdict = result.verdict.unwrap();
+    assert!(verdict.approve);
+    assert_eq!(verdict.role, Role::TechLead);
+    assert_eq!(
+        result.attempts[0].prompt,
+        "reviewer/criteria.v1+reviewer/evaluate.v1"
+    );
+    assert!(prompt_of(&llm.requests()[0]).contains("from your point of view as tech_lead"));
+}

@@ -52,12 +52,12 @@ fn planning_round_id(state: &WorkState) -> String {
 
 #[async_trait]
 impl Behaviour for Ceo {
-    fn attempt_prompt(&self) -> &'static str {
+    fn attempt_prompt(&self, _task: &Task) -> &'static str {
         "ceo/plan.v1"
     }
 
     async fn attempt(&self, run: &mut Run<'_>, feedback: &Feedback) -> Result<Draft> {
-        let prompt = run.render(self.attempt_prompt(), json!({"feedback": feedback}))?;
+        let prompt = run.render(self.attempt_prompt(run.task), json!({"feedback": feedback}))?;
         let system = run.core.system_prompt.clone();
         let known = self.known_custom.clone();
         let answer = run

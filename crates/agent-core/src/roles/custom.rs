@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::error::Result;
 use crate::model::Role;
+use crate::model::Task;
 use crate::roles::{ProposedTask, check_roles, into_specs};
 use crate::runtime::{Behaviour, Draft, Feedback, Run};
 use crate::schemas;
@@ -24,12 +25,12 @@ struct CustomAnswer {
 
 #[async_trait]
 impl Behaviour for Custom {
-    fn attempt_prompt(&self) -> &'static str {
+    fn attempt_prompt(&self, _task: &Task) -> &'static str {
         "custom/process.v1"
     }
 
     async fn attempt(&self, run: &mut Run<'_>, feedback: &Feedback) -> Result<Draft> {
-        let prompt = run.render(self.attempt_prompt(), json!({"feedback": feedback}))?;
+        let prompt = run.render(self.attempt_prompt(run.task), json!({"feedback": feedback}))?;
         let system = run.core.system_prompt.clone();
         let known = self.known_custom.clone();
         let answer = run

@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::changes::{self, blocking_files, describe_changes};
 use crate::error::{AgentError, Result};
 use crate::journal::{self, activity};
+use crate::model::Task;
 use crate::model::TestSummary;
 use crate::roles::is_test_path;
 use crate::roles::tools::{self, ToolBox, call_fingerprint, describe_report, stable_text};
@@ -24,7 +25,7 @@ pub(crate) struct Developer;
 
 #[async_trait]
 impl Behaviour for Developer {
-    fn attempt_prompt(&self) -> &'static str {
+    fn attempt_prompt(&self, _task: &Task) -> &'static str {
         "developer/implement.v1"
     }
 
@@ -47,7 +48,7 @@ impl Behaviour for Developer {
         };
         let policy = run.core.config.correction.clone();
         let prompt = run.render(
-            self.attempt_prompt(),
+            self.attempt_prompt(run.task),
             json!({
                 "files": files,
                 "framework": framework,

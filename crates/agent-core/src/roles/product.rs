@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::Result;
+use crate::model::Task;
 use crate::runtime::{Behaviour, Draft, Feedback, Run};
 use crate::schemas;
 
@@ -20,12 +21,12 @@ struct Requirements {
 
 #[async_trait]
 impl Behaviour for Product {
-    fn attempt_prompt(&self) -> &'static str {
+    fn attempt_prompt(&self, _task: &Task) -> &'static str {
         "product/requirements.v1"
     }
 
     async fn attempt(&self, run: &mut Run<'_>, feedback: &Feedback) -> Result<Draft> {
-        let prompt = run.render(self.attempt_prompt(), json!({"feedback": feedback}))?;
+        let prompt = run.render(self.attempt_prompt(run.task), json!({"feedback": feedback}))?;
         let system = run.core.system_prompt.clone();
         let answer = run
             .session

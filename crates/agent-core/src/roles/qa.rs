@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::changes::blocking_files;
 use crate::error::{AgentError, Result};
+use crate::model::Task;
 use crate::model::TestSummary;
 use crate::roles::developer::{commit_if_configured, list_files};
 use crate::roles::is_test_path;
@@ -31,7 +32,7 @@ struct TestsAnswer {
 
 #[async_trait]
 impl Behaviour for Qa {
-    fn attempt_prompt(&self) -> &'static str {
+    fn attempt_prompt(&self, _task: &Task) -> &'static str {
         "qa/write_tests.v1"
     }
 
@@ -51,7 +52,7 @@ impl Behaviour for Qa {
             None => None,
         };
         let prompt = run.render(
-            self.attempt_prompt(),
+            self.attempt_prompt(run.task),
             json!({"files": files, "framework": framework, "feedback": feedback}),
         )?;
         let system = run.core.system_prompt.clone();

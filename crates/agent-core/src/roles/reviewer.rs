@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::error::Result;
 use crate::journal::{self, decision};
+use crate::model::Task;
 use crate::model::{Criterion, Verdict};
 use crate::runtime::{Behaviour, Draft, Feedback, Run};
 use crate::schemas;
@@ -135,7 +136,7 @@ async fn determine_approval_criteria(
 
 #[async_trait]
 impl Behaviour for Reviewer {
-    fn attempt_prompt(&self) -> &'static str {
+    fn attempt_prompt(&self, _task: &Task) -> &'static str {
         "reviewer/criteria.v1+reviewer/evaluate.v1"
     }
 

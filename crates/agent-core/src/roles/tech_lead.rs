@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::changes::describe_changes;
 use crate::error::{AgentError, Result};
-use crate::model::{Criterion, Role, TaskResult, TestSummary, Verdict};
-use crate::roles::reviewer::{Evaluation, check_scores, scored};
+use crate::model::{Criterion, Role, Task, TaskKind, TaskResult, TestSummary, Verdict};
+use crate::roles::reviewer::{Evaluation, Reviewer, check_scores, scored};
 use crate::runtime::{Behaviour, Draft, Feedback, Run, base_revision};
 use crate::schemas;
 
@@ -67,11 +67,20 @@ async fn review_change(
 
 #[async_trait]
 impl Behaviour for TechLead {
-    fn attempt_prompt(&self) -> &'static str {
-        "tech_lead/review.v1"
+    fn attempt_prompt(&self, task: &Task) -> &'static str {
+        if task.kind == TaskKind::Proposal {
+            Reviewer.attempt_prompt(task)
+        } else {
+            "tech_lead/review.v1"
+        }
     }
 
+    /// A change gets a code review; a proposal (the Tech Lead on the decision flow's
+    /// review team) is judged like the other reviewers, on criteria chosen for it.
     async fn attempt(&self, run: &mut Run<'_>, feedback: &Feedback) -> Result<Draft> {
+        if run.task.kind == TaskKind::Proposal {
+            return Reviewer.attempt(run, feedback).await;
+        }
         let tests = match run
             .ctx
             .workspace
