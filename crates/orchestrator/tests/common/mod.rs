@@ -61,6 +61,11 @@ impl LlmClient for InstantLlm {
 
 /// The standard client stack (defaults, metering) over [`InstantLlm`].
 pub fn llm_handle() -> LlmHandle {
+    llm_handle_with(Arc::new(InstantLlm))
+}
+
+/// The standard client stack (defaults, metering) over `backend`.
+pub fn llm_handle_with(backend: Arc<dyn LlmClient>) -> LlmHandle {
     let settings = LlmSettings {
         model: Some(MODEL.into()),
         cache_ttl_s: 0,
@@ -68,7 +73,7 @@ pub fn llm_handle() -> LlmHandle {
         max_tokens: 1000,
         ..LlmSettings::default()
     };
-    build_client_with(&settings, Arc::new(InstantLlm)).unwrap()
+    build_client_with(&settings, backend).unwrap()
 }
 
 /// Collects alerts for assertions.
@@ -444,7 +449,30 @@ impl World {
         settings: OrchestratorSettings,
         with_repo: bool,
     ) -> (TaskOrchestrator, LlmHandle, Arc<BudgetBook>) {
-        let handle = llm_handle();
+        self.build(store, agents, settings, with_repo, Arc::new(InstantLlm))
+            .await
+    }
+
+    /// An orchestrator over this world (with the repository) whose LLM stack wraps `backend`.
+    pub async fn orchestrator_with_llm(
+        &self,
+        store: &SqliteStore,
+        agents: Vec<Arc<dyn Agent>>,
+        settings: OrchestratorSettings,
+        backend: Arc<dyn LlmClient>,
+    ) -> (TaskOrchestrator, LlmHandle, Arc<BudgetBook>) {
+        self.build(store, agents, settings, true, backend).await
+    }
+
+    async fn build(
+        &self,
+        store: &SqliteStore,
+        agents: Vec<Arc<dyn Agent>>,
+        settings: OrchestratorSettings,
+        with_repo: bool,
+        backend: Arc<dyn LlmClient>,
+    ) -> (TaskOrchestrator, LlmHandle, Arc<BudgetBook>) {
+        let handle = llm_handle_with(backend);
         let metrics = Metrics::new(Some(handle.ledger()));
         let alerts = Alerts::new(vec![
             Arc::new(LogAlertSink),
