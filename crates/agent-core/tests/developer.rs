@@ -103,6 +103,15 @@ async fn the_developer_makes_a_failing_test_pass_and_commits_it() {
         assert_eq!(request.options.labels.task_id.as_deref(), Some("t-1"));
     }
     assert_eq!(requests[0].tools.len(), 9);
+    let first = prompt_of(&requests[0]);
+    assert!(
+        first.contains("Last test run: failed (0 passed, 2 failed of 2)"),
+        "{first}"
+    );
+    assert!(
+        first.contains("- failing: test_calc.py::test_add"),
+        "{first}"
+    );
 
     let commit = result.artifacts.commit.clone().expect("committed");
     let log = vcs.log(&repo, None, 1).await.unwrap();

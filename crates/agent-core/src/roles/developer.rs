@@ -46,13 +46,21 @@ impl Behaviour for Developer {
                 .map(|f| f.to_string()),
             None => None,
         };
+        // Where the suite stands before this attempt: often the model needs no tool step to
+        // learn which tests fail.
+        let current_tests = match &ws.tests {
+            Some(runner) => Some(TestSummary::from_report(
+                &run_suite(runner.as_ref(), &ws.root, &run.task.id).await?,
+            )),
+            None => None,
+        };
         let policy = run.core.config.correction.clone();
         let prompt = run.render(
             self.attempt_prompt(run.task),
             json!({
                 "files": files,
                 "framework": framework,
-                "tests": serde_json::Value::Null,
+                "tests": current_tests,
                 "feedback": feedback,
                 "max_steps": policy.max_tool_steps,
             }),
@@ -185,17 +193,7 @@ impl Behaviour for Developer {
         let Some(runner) = &ws.tests else {
             return Ok(Vec::new());
         };
-        let options = RunOptions {
-            task_id: Some(run.task.id.clone()),
-            ..RunOptions::default()
-        };
-        let report = runner
-            .run_tests(&ws.root, &options)
-            .await
-            .map_err(|source| AgentError::Tests {
-                during: format!("running the suite for task {}", run.task.id),
-                source,
-            })?;
+        let report = run_suite(runner.as_ref(), &ws.root, &run.task.id).await?;
         draft.tests = Some(TestSummary::from_report(&report));
         if report.is_green() {
             return Ok(Vec::new());
@@ -215,6 +213,25 @@ impl Behaviour for Developer {
     async fn on_accept(&self, run: &mut Run<'_>, draft: &mut Draft) -> Result<()> {
         commit_if_configured(run, draft).await
     }
+}
+
+/// Runs the whole suite of the task's workspace.
+async fn run_suite(
+    runner: &dyn agentd_testrunner::TestRunner,
+    root: &std::path::Path,
+    task_id: &str,
+) -> Result<agentd_testrunner::TestReport> {
+    let options = RunOptions {
+        task_id: Some(task_id.to_owned()),
+        ..RunOptions::default()
+    };
+    runner
+        .run_tests(root, &options)
+        .await
+        .map_err(|source| AgentError::Tests {
+            during: format!("running the suite for task {task_id}"),
+            source,
+        })
 }
 
 fn first_line(text: &str) -> &str {
