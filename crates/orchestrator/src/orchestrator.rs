@@ -1030,7 +1030,7 @@ impl Worker {
             Ok(envelope) => envelope,
             Err(error) => {
                 let message = format!("payload is not an orchestrator task: {error}");
-                self.finish_failed(&record, token, &message, FailureKind::Permanent, started)
+                self.finish_failed(&record, token, &message, Failure::Permanent, started)
                     .await;
                 return;
             }
@@ -1104,7 +1104,11 @@ impl Worker {
                     denial
                 });
                 if let Some(denial) = denial {
-                    let message = format!("paused by budget: {denial}");
+                    let message = OrchestratorError::BudgetExceeded {
+                        task_id: root.clone(),
+                        denial: denial.clone(),
+                    }
+                    .to_string();
                     if denial.scope() == "day"
                         && let Some(book) = &self.shared.budget
                     {
@@ -1112,7 +1116,7 @@ impl Worker {
                     }
                     lock(&self.shared.summary).budget_stops.push(denial);
                     // Dead-lettered without escalation: asking another agent would spend more.
-                    self.finish_failed(&record, token, &message, FailureKind::Permanent, started)
+                    self.finish_failed(&record, token, &message, Failure::Budget, started)
                         .await;
                     return;
                 }
@@ -1121,9 +1125,9 @@ impl Worker {
                     error,
                     OrchestratorError::Rejected { .. } | OrchestratorError::InvalidTask { .. }
                 ) {
-                    FailureKind::Permanent
+                    Failure::Permanent
                 } else {
-                    FailureKind::Transient
+                    Failure::Transient
                 };
                 if matches!(error, OrchestratorError::Vcs(_)) {
                     self.shared
@@ -1240,10 +1244,14 @@ impl Worker {
         record: &TaskRecord,
         token: u64,
         message: &str,
-        kind: FailureKind,
+        failure: Failure,
         started: Instant,
     ) {
         let shared = &self.shared;
+        let kind = match failure {
+            Failure::Transient => FailureKind::Transient,
+            Failure::Permanent | Failure::Budget => FailureKind::Permanent,
+        };
         shared
             .metrics
             .task_finished(&self.queue, false, started.elapsed());
@@ -1265,10 +1273,11 @@ impl Worker {
         .await
         {
             Ok(updated) if updated.status == TaskStatus::DeadLetter => {
-                if !message.starts_with("paused by budget") {
-                    shared.on_dead_letter(&updated, message).await;
-                } else {
+                if failure == Failure::Budget {
+                    // Not escalated: asking another agent would spend more.
                     lock(&shared.summary).dead_lettered += 1;
+                } else {
+                    shared.on_dead_letter(&updated, message).await;
                 }
             }
             Ok(_) => {}
@@ -1278,6 +1287,17 @@ impl Worker {
             }
         }
     }
+}
+
+/// How a failed attempt is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Retried while attempts remain.
+    Transient,
+    /// Dead-lettered and escalated at once.
+    Permanent,
+    /// Dead-lettered without escalation: a budget stopped it.
+    Budget,
 }
 
 fn error_kind(error: &OrchestratorError) -> &'static str {

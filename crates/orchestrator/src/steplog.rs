@@ -80,7 +80,10 @@ impl StepLog {
         let mut out = Vec::new();
         let mut page = agentd_memory::Page::first(500);
         loop {
-            let entries = self.memory.list(PIPELINE_MEMORY_AGENT, page).await?;
+            let entries = self
+                .memory
+                .list_prefix(PIPELINE_MEMORY_AGENT, &prefix, page)
+                .await?;
             let done = entries.len() < page.limit as usize;
             out.extend(entries.into_iter().filter_map(|entry| {
                 entry

@@ -165,7 +165,7 @@ async fn tiny_task_budget_stops_before_the_first_call_and_says_so() {
     assert_eq!(record.status, TaskStatus::DeadLetter);
     let error = record.last_error.unwrap();
     assert!(
-        error.contains("paused by budget") && error.contains("per_task_usd"),
+        error.contains("paused by its budget") && error.contains("per_task_usd"),
         "{error}"
     );
     assert!(world.sink.kinds().contains(&"budget"));
