@@ -7,6 +7,7 @@
 //! - [`app`]: wiring the configured backends into a [`agentd_orchestrator::TaskOrchestrator`].
 //! - [`cli`]: the clap command line, logging set-up and exit codes.
 //! - [`config`]: the `agentd.yaml` contract (expansion, env overrides, errors).
+//! - [`demo`]: the offline main job (TDD pipeline on a fresh workspace, replayed from a cassette).
 //! - [`commands`]: one module per subcommand.
 //! - [`logging`]: stderr and rotated JSON-lines log files.
 //! - [`observe`]: metrics and status over HTTP, the live status line, status snapshots.
@@ -15,5 +16,6 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod logging;
 pub mod observe;
