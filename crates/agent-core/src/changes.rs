@@ -234,3 +234,33 @@ pub async fn commit_task_changes(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_keeps_whole_characters_and_says_what_was_dropped() {
+        assert_eq!(cut("héllo", 10), "héllo");
+        assert_eq!(cut("héllo", 2), "hé\n... (3 more bytes cut)");
+    }
+
+    #[test]
+    fn commit_messages_follow_conventional_commits() {
+        let answer = |scope: Option<&str>, body: &str| CommitMessageAnswer {
+            kind: "feat".into(),
+            scope: scope.map(str::to_owned),
+            subject: "add mean()\nsecond line is dropped".into(),
+            body: body.into(),
+        };
+        assert_eq!(
+            answer(Some("stats"), "").message(),
+            "feat(stats): add mean()"
+        );
+        assert_eq!(
+            answer(Some(" "), " why \n").message(),
+            "feat: add mean()\n\nwhy"
+        );
+        assert_eq!(answer(None, "").message(), "feat: add mean()");
+    }
+}

@@ -70,6 +70,24 @@
 //! Commits message from the diff, with `Task-Id:` (agentd-vcs makes it idempotent) and
 //! `Agent-Role:` trailers.
 //!
+//! # What a task costs
+//!
+//! LLM calls and tokens per role and task in the example flows (`tests/flows.rs`: every
+//! result accepted first time, tokens estimated at four characters per token of the real
+//! rendered requests, through the real client stack and its usage ledger). A fix attempt
+//! repeats a role's calls; the Developer adds one call per tool step.
+//!
+//! | flow | role | step | calls | input tokens | output tokens |
+//! |---|---|---|---:|---:|---:|
+//! | TDD | product | requirements | 2 | 549 | 58 |
+//! | TDD | qa | tests first | 2 | 1 100 | 89 |
+//! | TDD | developer | implement (4 tool steps) | 5 | 4 404 | 126 |
+//! | TDD | tech_lead | review | 2 | 774 | 91 |
+//! | TDD | developer | commit message | 1 | 279 | 24 |
+//! | decision | cfo / risk / legal / security | criteria + verdict | 3 each | ~830 each | ~98 each |
+//! | decision | ceo | final decision | 1 | 496 | 24 |
+//! | planning | ceo | generate tasks | 1 | 620 | 83 |
+//!
 //! # Self-correction
 //!
 //! ```text

@@ -95,3 +95,35 @@ pub(crate) fn into_specs(tasks: Vec<ProposedTask>, parent: Option<&str>) -> Vec<
     specs.sort_by_key(|s| s.priority);
     specs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_paths_follow_the_usual_conventions() {
+        for path in [
+            "tests/test_stats.py",
+            "test_calc.py",
+            "./test_calc.py",
+            "pkg/calc_test.go",
+            "src/app.test.ts",
+            "src/app.spec.js",
+            "conftest.py",
+            "crate/tests/integration.rs",
+            "web/__tests__/button.jsx",
+        ] {
+            assert!(is_test_path(path), "{path}");
+        }
+        for path in [
+            "calc.py",
+            "src/lib.rs",
+            "testing.py",
+            "contest.py",
+            "docs/test.md.bak/x.rs",
+            "latest_results.py",
+        ] {
+            assert!(!is_test_path(path), "{path}");
+        }
+    }
+}

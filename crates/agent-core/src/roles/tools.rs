@@ -535,3 +535,34 @@ pub(crate) fn describe_report(report: &TestReport) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_text_hides_the_host_path_and_run_times() {
+        let root = std::path::Path::new("/tmp/.tmpAbC/repo");
+        let console =
+            "/tmp/.tmpAbC/repo/test_calc.py:4: AssertionError\n1 failed in 0.12s (35ms setup)";
+        assert_eq!(
+            stable_text(console, root),
+            "./test_calc.py:4: AssertionError\n1 failed in <time> (<time> setup)"
+        );
+        assert_eq!(stable_text("assert 15 == 5", root), "assert 15 == 5");
+    }
+
+    #[test]
+    fn call_fingerprints_ignore_argument_order_and_spacing() {
+        let call = |args: &str| ToolCall {
+            id: "x".into(),
+            name: "search".into(),
+            arguments: args.into(),
+        };
+        assert_eq!(
+            call_fingerprint(&call(r#"{"pattern": "add", "regex": false}"#)),
+            call_fingerprint(&call(r#"{"regex":false,"pattern":"add"}"#))
+        );
+        assert_eq!(call_fingerprint(&call("{broken")), "search({broken)");
+    }
+}
