@@ -14,8 +14,9 @@ pub mod activity {
     pub const FINISHED: &str = "task.finished";
     /// The CEO generated tasks.
     pub const TASKS_GENERATED: &str = "tasks.generated";
-    /// A Developer tool call (details: task, step, tool, ok).
-    pub const TOOL_CALL: &str = "tool.call";
+    /// The tool calls of one Developer attempt (details: task, attempt, calls with step,
+    /// tool and whether it succeeded).
+    pub const TOOL_CALLS: &str = "tool.calls";
     /// A commit was made for a task.
     pub const COMMIT: &str = "task.commit";
 }

@@ -81,7 +81,7 @@
 //! |---|---|---|---:|---:|---:|
 //! | TDD | product | requirements | 2 | 549 | 58 |
 //! | TDD | qa | tests first | 2 | 1 100 | 89 |
-//! | TDD | developer | implement (4 tool steps) | 5 | 4 404 | 126 |
+//! | TDD | developer | implement (4 tool steps) | 5 | 4 511 | 126 |
 //! | TDD | tech_lead | review | 2 | 774 | 91 |
 //! | TDD | developer | commit message | 1 | 279 | 24 |
 //! | decision | cfo / risk / legal / security | criteria + verdict | 3 each | ~830 each | ~98 each |

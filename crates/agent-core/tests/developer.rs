@@ -113,6 +113,32 @@ async fn the_developer_makes_a_failing_test_pass_and_commits_it() {
         "{first}"
     );
 
+    let tool_log = ctx
+        .memory
+        .query_activities(agentd_memory::LogQuery {
+            kind: Some(agentd_agent_core::journal::activity::TOOL_CALLS.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(tool_log.len(), 1, "one activity per attempt");
+    let tools: Vec<&str> = tool_log[0].details["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            "read_file",
+            "run_tests",
+            "write_file",
+            "run_tests",
+            "finish"
+        ]
+    );
+
     let commit = result.artifacts.commit.clone().expect("committed");
     let log = vcs.log(&repo, None, 1).await.unwrap();
     assert_eq!(log[0].id, commit);

@@ -30,6 +30,58 @@ impl Behaviour for Developer {
     }
 
     async fn attempt(&self, run: &mut Run<'_>, feedback: &Feedback) -> Result<Draft> {
+        let mut calls = Vec::new();
+        let outcome = self.tool_loop(run, feedback, &mut calls).await;
+        // One activity per attempt, not per call: the log feeds later prompts' context.
+        journal::activity(
+            run.ctx.memory.as_ref(),
+            &run.core.name,
+            activity::TOOL_CALLS,
+            json!({"task_id": run.task.id, "attempt": feedback.attempt, "calls": calls}),
+        )
+        .await?;
+        outcome
+    }
+
+    /// The whole suite must pass; its failures are the attempt's issues.
+    async fn objective_issues(&self, run: &mut Run<'_>, draft: &mut Draft) -> Result<Vec<String>> {
+        let Some(ws) = run.ctx.workspace.clone() else {
+            return Ok(Vec::new());
+        };
+        draft.evidence = describe_changes(&ws, None).await?;
+        let Some(runner) = &ws.tests else {
+            return Ok(Vec::new());
+        };
+        let report = run_suite(runner.as_ref(), &ws.root, &run.task.id).await?;
+        draft.tests = Some(TestSummary::from_report(&report));
+        if report.is_green() {
+            return Ok(Vec::new());
+        }
+        let description = stable_text(&describe_report(&report), &ws.root);
+        let mut issues = vec![format!(
+            "the test suite is not green: {}",
+            first_line(&description)
+        )];
+        issues.extend(report.failures().take(MAX_FAILURE_ISSUES).map(|t| {
+            let message = stable_text(t.message.as_deref().unwrap_or("no message"), &ws.root);
+            format!("failing test {}: {}", t.id, changes::cut(&message, 300))
+        }));
+        Ok(issues)
+    }
+
+    async fn on_accept(&self, run: &mut Run<'_>, draft: &mut Draft) -> Result<()> {
+        commit_if_configured(run, draft).await
+    }
+}
+
+impl Developer {
+    /// One attempt's tool loop; `calls` collects what was called, for the activity log.
+    async fn tool_loop(
+        &self,
+        run: &mut Run<'_>,
+        feedback: &Feedback,
+        calls: &mut Vec<serde_json::Value>,
+    ) -> Result<Draft> {
         let ws = run
             .ctx
             .workspace
@@ -123,13 +175,7 @@ impl Behaviour for Developer {
                     return Ok(draft);
                 }
                 let outcome = toolbox.run(call).await;
-                journal::activity(
-                    run.ctx.memory.as_ref(),
-                    &run.core.name,
-                    activity::TOOL_CALL,
-                    json!({"task_id": run.task.id, "step": step, "tool": call.name, "ok": !outcome.is_error}),
-                )
-                .await?;
+                calls.push(json!({"step": step, "tool": call.name, "ok": !outcome.is_error}));
                 if outcome.malformed {
                     consecutive_malformed += 1;
                     if consecutive_malformed > run.session.max_malformed_retries() {
@@ -182,36 +228,6 @@ impl Behaviour for Developer {
         ));
         draft.summary = "ran out of steps".into();
         Ok(draft)
-    }
-
-    /// The whole suite must pass; its failures are the attempt's issues.
-    async fn objective_issues(&self, run: &mut Run<'_>, draft: &mut Draft) -> Result<Vec<String>> {
-        let Some(ws) = run.ctx.workspace.clone() else {
-            return Ok(Vec::new());
-        };
-        draft.evidence = describe_changes(&ws, None).await?;
-        let Some(runner) = &ws.tests else {
-            return Ok(Vec::new());
-        };
-        let report = run_suite(runner.as_ref(), &ws.root, &run.task.id).await?;
-        draft.tests = Some(TestSummary::from_report(&report));
-        if report.is_green() {
-            return Ok(Vec::new());
-        }
-        let description = stable_text(&describe_report(&report), &ws.root);
-        let mut issues = vec![format!(
-            "the test suite is not green: {}",
-            first_line(&description)
-        )];
-        issues.extend(report.failures().take(MAX_FAILURE_ISSUES).map(|t| {
-            let message = stable_text(t.message.as_deref().unwrap_or("no message"), &ws.root);
-            format!("failing test {}: {}", t.id, changes::cut(&message, 300))
-        }));
-        Ok(issues)
-    }
-
-    async fn on_accept(&self, run: &mut Run<'_>, draft: &mut Draft) -> Result<()> {
-        commit_if_configured(run, draft).await
     }
 }
 
