@@ -30,35 +30,6 @@ struct TestsAnswer {
     files: Vec<TestFile>,
 }
 
-/// Where QA writes a task's constraints: next to the tests, one file per task so that
-/// parallel tasks never touch the same file.
-fn constraints_path(task_id: &str) -> String {
-    let safe: String = task_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("tests/constraints/{safe}.md")
-}
-
-fn constraints_document(task: &Task, constraints: &[String]) -> String {
-    let mut text = format!(
-        "# Constraints: {} (task {})
-
-",
-        task.title, task.id
-    );
-    for constraint in constraints {
-        text.push_str(&format!("- {constraint}\n"));
-    }
-    text
-}
-
 #[async_trait]
 impl Behaviour for Qa {
     fn attempt_prompt(&self, _task: &Task) -> &'static str {
@@ -109,17 +80,6 @@ impl Behaviour for Qa {
             output: json!({"constraints": answer.constraints}),
             ..Draft::default()
         };
-        if !answer.constraints.is_empty() {
-            let path = constraints_path(&run.task.id);
-            let content = constraints_document(run.task, &answer.constraints);
-            let report = blocking_files(&ws.files, move |f| f.write(&path, &content))
-                .await
-                .map_err(|source| AgentError::Files {
-                    during: format!("writing the constraints of task {}", run.task.id),
-                    source,
-                })?;
-            draft.files_written.insert(report.path);
-        }
         for file in answer.files {
             let TestFile { path, content } = file;
             let report = blocking_files(&ws.files, move |f| f.write(&path, &content))
