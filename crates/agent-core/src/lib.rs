@@ -57,7 +57,7 @@
 //! | CEO | plans a task into delegated follow-ups; `generate_tasks` from strategy, goals and done/failing/pending work, most urgent first; `decide` from verdicts | plan + validate |
 //! | CFO, Risk, Legal, Security | chooses approval criteria for *this* task `{criteria: [{name, threshold, weight}], reasoning}`, then scores each into a [`Verdict`] | criteria + evaluation + validate |
 //! | Product | requirements, acceptance criteria, out of scope | requirements + validate |
-//! | QA | constraints and test files written first; refuses non-test paths; the tests must not already pass | tests + validate |
+//! | QA | test files written first (constraints in `output.constraints`: every file QA writes is a test target for the tests-first gate); refuses non-test paths; the tests must not already pass | tests + validate |
 //! | Developer | tool loop until the suite is green, then validate | one per tool step + validate |
 //! | Tech Lead | reviews the diff (since `payload.base`) against fixed weighted criteria; required changes block approval. On a [`TaskKind::Proposal`] it judges like the reviewers above | review + validate |
 //! | custom | generic work product and follow-ups from its description | process + validate |
