@@ -118,10 +118,11 @@ pub enum MemoryError {
     /// The store's writer thread is gone (the store was shut down or the thread died).
     #[error("the store's writer thread has stopped")]
     WriterStopped,
-    /// A blocking database task could not run to completion (runtime shutting down).
-    #[error("a database worker task failed: {message}")]
+    /// A database worker (blocking task, writer thread start, connection pool) failed, e.g.
+    /// because the runtime is shutting down.
+    #[error("a database worker failed: {message}")]
     Worker {
-        /// The runtime's message.
+        /// What failed.
         message: String,
     },
 }

@@ -108,7 +108,9 @@ impl PostgresStore {
         let permit = Arc::clone(&self.inner.permits)
             .acquire_owned()
             .await
-            .map_err(|_| MemoryError::WriterStopped)?;
+            .map_err(|_| MemoryError::Worker {
+                message: "the PostgreSQL connection pool is closed".into(),
+            })?;
         let reused = self.inner.lock_idle().pop();
         let client = match reused {
             Some(client) if !client.is_closed() => client,
