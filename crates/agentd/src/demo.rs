@@ -39,6 +39,11 @@ pub fn shipped_cassette() -> PathBuf {
     workspace_root().join("examples/tdd/cassette.jsonl")
 }
 
+/// The cassette of the decision demo (`examples/decision/cassette.jsonl`).
+pub fn shipped_decision_cassette() -> PathBuf {
+    workspace_root().join("examples/decision/cassette.jsonl")
+}
+
 /// The workspace root of this source tree (two levels above this crate).
 fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -253,12 +258,35 @@ pub struct Outcome {
     pub metrics: String,
 }
 
-/// Opens the app on a prepared run directory and drains the queue once.
+/// Opens the app on a prepared run directory and drains the queue once: the idle CEO
+/// plans towards [`scripted::GOAL`] and the task runs through the TDD pipeline.
 ///
 /// # Errors
 /// When the config, the store, the LLM source or the orchestrator cannot be set up, or
 /// the store cannot be read back.
 pub async fn run(dir: &RunDir, source: &LlmSource) -> anyhow::Result<Outcome> {
+    run_job(dir, source, None).await
+}
+
+/// The decision demo: submits [`scripted::PROPOSAL`] and drains the queue once. The V-team
+/// (CFO, Risk, Legal, Tech Lead) gives verdicts, the CEO decides, and the approved
+/// project's task runs through the TDD pipeline to a deployed merge.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_decision(dir: &RunDir, source: &LlmSource) -> anyhow::Result<Outcome> {
+    let mut proposal =
+        agentd_agent_core::TaskSpec::new(scripted::PROPOSAL_TITLE, scripted::PROPOSAL);
+    proposal.kind = agentd_agent_core::TaskKind::Proposal;
+    proposal.priority = agentd_agent_core::Priority::High;
+    run_job(dir, source, Some(proposal)).await
+}
+
+async fn run_job(
+    dir: &RunDir,
+    source: &LlmSource,
+    submit: Option<agentd_agent_core::TaskSpec>,
+) -> anyhow::Result<Outcome> {
     let mut config = Config::load(&dir.config)?;
     let backend: Option<Arc<dyn agentd_llm::LlmClient>> = match source {
         LlmSource::Replay => None,
@@ -288,6 +316,12 @@ pub async fn run(dir: &RunDir, source: &LlmSource) -> anyhow::Result<Outcome> {
         }
     };
     let app = App::open_with_backend(config, true, backend).await?;
+    if let Some(spec) = submit {
+        // Keyed, so that running this directory again submits nothing twice.
+        app.orchestrator
+            .submit(spec, Some("demo:proposal".to_owned()))
+            .await?;
+    }
     let summary = app
         .orchestrator
         .run_once(RunLimits {
@@ -320,11 +354,13 @@ pub async fn read_outcome(app: &App, summary: RunSummary) -> anyhow::Result<Outc
     activities.reverse();
     let mut decisions = app.stores.memory.query_decisions(log).await?;
     decisions.reverse();
+    // Steps are saved under each pipeline's root: a root task, or a task an approved
+    // proposal created (whose parent is the proposal).
     let mut pipelines = Vec::new();
-    for root in tasks.iter().filter(|t| t.parent_id.is_none()) {
-        let steps = app.orchestrator.pipeline_progress(&root.id).await?;
+    for task in &tasks {
+        let steps = app.orchestrator.pipeline_progress(&task.id).await?;
         if !steps.is_empty() {
-            pipelines.push((root.id.clone(), steps));
+            pipelines.push((task.id.clone(), steps));
         }
     }
     Ok(Outcome {
@@ -503,6 +539,9 @@ pub fn write_report(
     }
     writeln!(out, "\n== Tests")?;
     for (root, steps) in &outcome.pipelines {
+        if !steps.contains_key("tests") {
+            continue;
+        }
         writeln!(out, "  task {root}")?;
         if let Some(red) = steps.get("tests").and_then(|s| s.get("red")) {
             writeln!(
@@ -632,14 +671,43 @@ fn describe_activity(activity: &ActivityRecord) -> Option<String> {
             d.pointer("/details/deployment")
                 .map_or_else(String::new, compact)
         ),
-        "tool.call" => format!(
-            "tool {} {}",
-            text_of(d, "/tool"),
-            if d.get("ok").and_then(Value::as_bool) == Some(true) {
-                "ok"
+        "decision:verdict" => format!(
+            "verdict on the proposal: {} with score {:.1} ({})",
+            if d.pointer("/details/approve").and_then(Value::as_bool) == Some(true) {
+                "approve"
             } else {
-                "failed"
-            }
+                "reject"
+            },
+            d.pointer("/details/score")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0),
+            d.pointer("/details/criteria")
+                .and_then(Value::as_array)
+                .map(|criteria| criteria
+                    .iter()
+                    .map(|c| text_of(c, "/criterion/name").to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
+        "tool.calls" => format!(
+            "tool calls of attempt {}: {}",
+            d.get("attempt").and_then(Value::as_u64).unwrap_or(0),
+            d.get("calls")
+                .and_then(Value::as_array)
+                .map(|calls| calls
+                    .iter()
+                    .map(|c| {
+                        let ok = c.get("ok").and_then(Value::as_bool) != Some(false);
+                        format!(
+                            "{}{}",
+                            text_of(c, "/tool"),
+                            if ok { "" } else { " (failed)" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
         ),
         _ => return None,
     };
@@ -661,25 +729,47 @@ fn describe_decision(decision: &DecisionRecord) -> Option<String> {
                 .unwrap_or_default()
         ),
         "self_correction" => format!(
-            "self-check of attempt {}: {:?}, score {}",
+            "self-check of attempt {}: {}, score {}",
             d.pointer("/attempt/number")
                 .and_then(Value::as_u64)
                 .unwrap_or(0),
-            d.pointer("/attempt/decision")
-                .cloned()
-                .unwrap_or(Value::Null),
+            text_of(d, "/attempt/decision"),
             d.pointer("/attempt/score").cloned().unwrap_or(Value::Null)
         ),
-        "verdict" => format!(
-            "verdict on {}'s work: {}",
-            text_of(d, "/reviewed_role"),
-            if d.pointer("/verdict/approve").and_then(Value::as_bool) == Some(true) {
+        "verdict" => {
+            let verdict = if d.pointer("/verdict/approve").and_then(Value::as_bool) == Some(true) {
                 "approve"
             } else {
                 "reject"
+            };
+            match text_of(d, "/reviewed_role") {
+                "" => format!("verdict: {verdict}"),
+                author => format!("verdict on {author}'s work: {verdict}"),
             }
-        ),
+        }
+        "final_decision" => return None,
         "release" => format!("release of {:?}", text_of(d, "/title")),
+        "proposal" => format!(
+            "decided on {:?}: {} ({})",
+            text_of(d, "/title"),
+            if d.get("approve").and_then(Value::as_bool) == Some(true) {
+                "approved"
+            } else {
+                "rejected"
+            },
+            text_of(d, "/reasoning")
+        ),
+        "approval_criteria" => format!(
+            "criteria: {}",
+            d.get("criteria")
+                .and_then(Value::as_array)
+                .map(|criteria| criteria
+                    .iter()
+                    .map(|c| text_of(c, "/name").to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
         other => other.to_owned(),
     };
     Some(line)

@@ -289,6 +289,16 @@ mod tests {
 }
 "#;
 
+/// The title of the proposal of the decision demo.
+pub const PROPOSAL_TITLE: &str = "Proposal: multiplication in calc's expression language";
+
+/// The proposal of the decision demo: the V-team (CFO, Risk, Legal, Tech Lead) judges it,
+/// the CEO decides, and the approved project's task then runs through the TDD pipeline.
+pub const PROPOSAL: &str = "Users of calc ask for `*` in expressions (\"2 + 3 * 4\"). \
+Proposal: support multiplication in calc::eval with the usual precedence and overflow \
+checking. Estimated effort: half a day of agent time, no new dependency, no data stored, \
+no change to the public API's types.";
+
 /// The rule-based backend. Stateless: every answer follows from the request alone, so
 /// concurrent and repeated calls are fine.
 #[derive(Debug, Clone, Copy, Default)]
@@ -408,11 +418,10 @@ fn structured(schema: &str, request: &ChatRequest) -> Result<String, LlmError> {
         }),
         "qa_tests" => json!({
             "summary": "Integration tests of `*` in calc::eval: products, precedence over + and -, chains, overflow, a trailing operator.",
-            "constraints": [
-                "the public API stays `calc::eval(&str) -> Result<i64, CalcError>`",
-                "no new error variants are needed: overflow is `CalcError::Overflow`, a missing operand `CalcError::MissingNumber`",
-                "no panics for any input"
-            ],
+            // No separate constraints: the requirements already state them, and a
+            // constraints file beside the tests would be handed to the tests-first gate as
+            // a test file (see /work/brief/blockers.md, 13:47).
+            "constraints": [],
             "files": [{"path": TEST_FILE, "content": QA_TESTS}]
         }),
         "self_validation" => self_validation(),
@@ -434,6 +443,25 @@ fn structured(schema: &str, request: &ChatRequest) -> Result<String, LlmError> {
             "required_changes": []
         }),
         "commit_message" => commit_message(question(request)),
+        "approval_criteria" => {
+            let criteria: Vec<Value> = reviewer_criteria(request)
+                .iter()
+                .map(|(name, _)| json!({"name": name, "threshold": 6, "weight": 1}))
+                .collect();
+            json!({"criteria": criteria, "reasoning": "What my role must be sure of before this goes ahead."})
+        }
+        "evaluation" => {
+            let scores: Vec<Value> = reviewer_criteria(request)
+                .iter()
+                .map(|(name, comment)| json!({"name": name, "score": 8, "comment": comment}))
+                .collect();
+            json!({"scores": scores, "reasoning": "Small, reversible and self-contained; approve.", "required_changes": []})
+        }
+        "decision" => json!({
+            "approve": true,
+            "reasoning": "Every reviewer approves: the cost is small, the risk contained, no legal concern, and the design is sound.",
+            "conditions": ["keep the public API unchanged"]
+        }),
         other => {
             return Err(LlmError::Http {
                 provider: "scripted",
@@ -446,6 +474,50 @@ fn structured(schema: &str, request: &ChatRequest) -> Result<String, LlmError> {
         }
     };
     Ok(answer.to_string())
+}
+
+/// The criteria a V-team reviewer judges a proposal by, with its comment, by the role its
+/// system prompt names.
+fn reviewer_criteria(request: &ChatRequest) -> Vec<(&'static str, &'static str)> {
+    let system = request.system.as_deref().unwrap_or_default();
+    if system.starts_with("You are the CFO agent") {
+        vec![
+            ("cost", "Half a day of agent time and no new running cost."),
+            (
+                "return",
+                "A frequently requested operator; high value for its cost.",
+            ),
+        ]
+    } else if system.starts_with("You are the Risk agent") {
+        vec![
+            (
+                "delivery_risk",
+                "A small change guarded by tests written first.",
+            ),
+            (
+                "reversibility",
+                "One commit on a feature branch; trivially reverted.",
+            ),
+        ]
+    } else if system.starts_with("You are the Legal agent") {
+        vec![
+            ("licensing", "No new dependency and no third-party code."),
+            ("privacy", "No personal data is processed or stored."),
+        ]
+    } else if system.starts_with("You are the Tech Lead agent") {
+        vec![
+            (
+                "design",
+                "Fits the evaluator: one function per precedence level.",
+            ),
+            (
+                "testability",
+                "Every behaviour is observable through eval, so tests can come first.",
+            ),
+        ]
+    } else {
+        vec![("overall", "Consistent with my role's concerns.")]
+    }
 }
 
 /// A self-check that accepts the work: the pipeline around it verifies objectively what
