@@ -166,30 +166,29 @@ pub async fn show(
     Ok(())
 }
 
-/// The finished steps of the pipeline rooted at `root`, in the order they were saved.
+/// The finished steps of the pipeline rooted at `root`, oldest first.
 async fn pipeline_steps(
     memory: &dyn MemoryStore,
     root: &str,
 ) -> anyhow::Result<Vec<(String, Value)>> {
     let prefix = format!("{root}/");
-    let mut steps = Vec::new();
-    let mut page = Page::first(500);
-    loop {
-        let entries = memory
-            .list(agentd_orchestrator::PIPELINE_MEMORY_AGENT, page)
-            .await?;
-        let done = entries.len() < page.limit as usize;
-        for entry in entries {
-            if let Some(step) = entry.key.strip_prefix(&prefix) {
-                steps.push((step.to_owned(), entry.value));
-            }
-        }
-        if done {
-            break;
-        }
-        page.offset += u64::from(page.limit);
-    }
-    Ok(steps)
+    let mut entries = memory
+        .list_prefix(
+            agentd_orchestrator::PIPELINE_MEMORY_AGENT,
+            &prefix,
+            Page::first(10_000),
+        )
+        .await?;
+    entries.sort_by_key(|entry| (entry.updated_at, entry.id));
+    Ok(entries
+        .into_iter()
+        .filter_map(|entry| {
+            entry
+                .key
+                .strip_prefix(&prefix)
+                .map(|step| (step.to_owned(), entry.value))
+        })
+        .collect())
 }
 
 /// The fields a listing shows, read from the orchestrator's envelope in the payload (or
