@@ -157,6 +157,22 @@ pub struct CallDefaults {
     pub max_tokens: u32,
 }
 
+impl CallDefaults {
+    /// The defaults the `llm` section gives the client stack: `llm.model` (or the
+    /// provider's default model; empty when neither is set, which prices as unknown) and
+    /// `llm.max_tokens`.
+    pub fn from_llm_settings(settings: &agentd_llm::LlmSettings) -> Self {
+        Self {
+            model: settings
+                .model
+                .clone()
+                .or_else(|| settings.provider.default_model().map(str::to_owned))
+                .unwrap_or_default(),
+            max_tokens: settings.max_tokens,
+        }
+    }
+}
+
 /// The shared budget ledger: limits, prices, the persisted spend per scope, and the
 /// denials per task (so the orchestrator can tell a budget stop from other failures).
 pub struct BudgetBook {

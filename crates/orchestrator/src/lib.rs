@@ -12,7 +12,7 @@
 //! let alerts = Alerts::log_and_webhook(settings.alert_webhook.as_deref())?;
 //! let book = Arc::new(BudgetBook::new(settings.budget.clone(), llm.ledger().prices().clone(),
 //!                                     stores.memory.clone(), clock, alerts.clone(), metrics.clone()));
-//! let guarded = book.guard(llm.client(), CallDefaults { model, max_tokens });
+//! let guarded = book.guard(llm.client(), CallDefaults::from_llm_settings(&config.llm));
 //! let orchestrator = TaskOrchestrator::new(settings, OrchestratorDeps {
 //!     tasks: stores.tasks, memory: stores.memory, llm: guarded, agents, repo: Some(repo_setup),
 //!     budget: Some(book), alerts, metrics })?;

@@ -585,10 +585,19 @@ impl Step<'_> {
             {
                 Some(saved) => saved,
                 None => {
-                    // The deployer's own history makes this idempotent per (revision, key).
+                    // Deploy the protected branch's tip (normally this merge; after a crash
+                    // possibly a later release's, which contains it: ci_cd deploys only a
+                    // tip). The deployer's history makes this idempotent per (revision, key).
+                    let tip = repo
+                        .vcs
+                        .log(&repo.repo, Some(repo.main_branch.clone()), 1)
+                        .await?
+                        .into_iter()
+                        .next()
+                        .map_or(head.clone(), |commit| commit.id);
                     let record = deployer
                         .deploy(&DeployRequest {
-                            revision: head.clone(),
+                            revision: tip,
                             environment: repo.environment.clone(),
                             idempotency_key: self.root.clone(),
                         })

@@ -220,6 +220,27 @@ async fn webhook_posts_each_alert_as_json() {
 }
 
 #[test]
+fn call_defaults_follow_the_llm_section() {
+    let mut llm = agentd_llm::LlmSettings::default();
+    assert_eq!(
+        CallDefaults::from_llm_settings(&llm),
+        CallDefaults {
+            model: "gpt-4o-mini".into(),
+            max_tokens: 4096
+        }
+    );
+    llm.model = Some("claude-haiku-4-5".into());
+    llm.max_tokens = 512;
+    assert_eq!(
+        CallDefaults::from_llm_settings(&llm),
+        CallDefaults {
+            model: "claude-haiku-4-5".into(),
+            max_tokens: 512
+        }
+    );
+}
+
+#[test]
 fn settings_keep_the_seed_keys_and_reject_unknown_ones() {
     let defaults: OrchestratorSettings = serde_json::from_str("{}").unwrap();
     assert_eq!(
