@@ -16,6 +16,7 @@ use agentd_memory::{
 use agentd_testrunner::{RunOptions, TestRunner};
 use agentd_vcs::Vcs;
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
@@ -1073,7 +1074,30 @@ impl Worker {
                 since: Utc::now(),
             },
         );
-        let work = crate::pipelines::run_step(&self.shared, &record, &envelope, &task);
+        // A panicking agent must not take the worker down with it: the panic becomes the
+        // attempt's error.
+        let work = async {
+            std::panic::AssertUnwindSafe(crate::pipelines::run_step(
+                &self.shared,
+                &record,
+                &envelope,
+                &task,
+            ))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(OrchestratorError::Step {
+                    task_id: record.id.clone(),
+                    step: "panic",
+                    message: format!("the step panicked: {message}"),
+                })
+            })
+        };
         let outcome = tokio::select! {
             result = tokio::time::timeout(self.shared.task_timeout, work) => match result {
                 Ok(result) => Some(result),

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use crate::OrchestratorError;
 use crate::envelope::{Envelope, Pipeline, RELEASE_QUEUE};
 use crate::orchestrator::{RepoSetup, Shared, StepDone};
+use crate::steplog::StepLog;
 
 /// Review rounds (implementation → review) before a rejected change is escalated.
 pub const MAX_REVIEW_ROUNDS: u32 = 3;
@@ -222,7 +223,7 @@ impl Step<'_> {
 
     async fn tests(&self) -> Result<StepDone, OrchestratorError> {
         let repo = self.repo()?;
-        let worktree = ensure_worktree(repo, &self.root).await?;
+        let worktree = ensure_worktree(repo, &self.shared.steps, &self.root).await?;
         let authored: TestsAuthored =
             match self.shared.steps.get(&self.root, "tests/authored").await? {
                 Some(saved) => saved,
@@ -321,7 +322,7 @@ impl Step<'_> {
     async fn implementation(&self) -> Result<StepDone, OrchestratorError> {
         let repo = self.repo()?;
         let round = self.envelope.round;
-        let worktree = ensure_worktree(repo, &self.root).await?;
+        let worktree = ensure_worktree(repo, &self.shared.steps, &self.root).await?;
         let authored_key = format!("implementation/{round}/authored");
         let done_key = format!("implementation/{round}");
         let implemented: Implemented = match self.shared.steps.get(&self.root, &done_key).await? {
@@ -457,7 +458,7 @@ impl Step<'_> {
                     .get(&self.root, &format!("implementation/{round}/authored"))
                     .await?
                     .ok_or_else(|| self.step_failed("no implementation to review"))?;
-                let worktree = ensure_worktree(repo, &self.root).await?;
+                let worktree = ensure_worktree(repo, &self.shared.steps, &self.root).await?;
                 let mut task = self.task.clone();
                 // The Tech Lead reviews the diff since `payload.base`: the fork point.
                 let base = fork_point(repo, &self.root).await?;
@@ -894,33 +895,71 @@ fn base_path(repo: &RepoSetup, root: &str) -> PathBuf {
 }
 
 /// The task's linked worktree on its feature branch, created on first use from the
-/// protected branch's tip; reused as it is after a restart.
-async fn ensure_worktree(repo: &RepoSetup, root: &str) -> Result<PathBuf, OrchestratorError> {
+/// protected branch's tip and reused as it is after a restart. Its readiness is saved
+/// (step `worktree`) once `add_worktree` returned: a directory without that record is a
+/// creation a crash interrupted (maybe a partial checkout), and is rebuilt.
+async fn ensure_worktree(
+    repo: &RepoSetup,
+    steps: &StepLog,
+    root: &str,
+) -> Result<PathBuf, OrchestratorError> {
     let path = worktree_path(repo, root);
-    if !path.join(".git").exists() {
-        tokio::fs::create_dir_all(&repo.worktrees)
-            .await
-            .map_err(|error| OrchestratorError::InvalidTask {
-                task_id: root.to_owned(),
-                message: format!(
-                    "cannot create the worktree directory {}: {error}",
-                    repo.worktrees.display()
-                ),
-            })?;
-        if path.exists() {
-            // A directory without `.git` is a worktree whose creation was interrupted.
-            let _ = tokio::fs::remove_dir_all(&path).await;
-        }
-        repo.vcs
-            .add_worktree(
-                &repo.repo,
-                &path,
-                &feature_branch(root),
-                Some(repo.main_branch.clone()),
-            )
-            .await?;
+    let ready = steps.get::<Value>(root, "worktree").await?.is_some();
+    if ready && path.join(".git").exists() {
+        return Ok(path);
     }
+    tokio::fs::create_dir_all(&repo.worktrees)
+        .await
+        .map_err(|error| OrchestratorError::InvalidTask {
+            task_id: root.to_owned(),
+            message: format!(
+                "cannot create the worktree directory {}: {error}",
+                repo.worktrees.display()
+            ),
+        })?;
+    remove_worktree_dir(repo, &path, root).await?;
+    let info = repo
+        .vcs
+        .add_worktree(
+            &repo.repo,
+            &path,
+            &feature_branch(root),
+            Some(repo.main_branch.clone()),
+        )
+        .await?;
+    steps
+        .put(
+            root,
+            "worktree",
+            &json!({ "branch": info.branch, "base": info.head }),
+        )
+        .await?;
     Ok(path)
+}
+
+/// Removes a worktree directory and its registration, whatever state a crash left it in.
+async fn remove_worktree_dir(
+    repo: &RepoSetup,
+    path: &Path,
+    root: &str,
+) -> Result<(), OrchestratorError> {
+    if path.exists() {
+        if let Err(error) = repo.vcs.remove_worktree(&repo.repo, path, true).await {
+            tracing::debug!(%error, path = %path.display(), "not a registered worktree; removing the directory");
+        }
+        if path.exists() {
+            tokio::fs::remove_dir_all(path).await.map_err(|error| {
+                OrchestratorError::InvalidTask {
+                    task_id: root.to_owned(),
+                    message: format!(
+                        "cannot remove the stale worktree {}: {error}",
+                        path.display()
+                    ),
+                }
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// A fresh second worktree at the commit the feature branch started from, for the gate's
@@ -928,22 +967,7 @@ async fn ensure_worktree(repo: &RepoSetup, root: &str) -> Result<PathBuf, Orches
 /// them back), so a gate interrupted by a crash may leave it dirty: it is rebuilt each time.
 async fn fresh_base_worktree(repo: &RepoSetup, root: &str) -> Result<PathBuf, OrchestratorError> {
     let path = base_path(repo, root);
-    if path.exists() {
-        if let Err(error) = repo.vcs.remove_worktree(&repo.repo, &path, true).await {
-            tracing::debug!(%error, "base worktree not registered; removing its directory");
-        }
-        if path.exists() {
-            tokio::fs::remove_dir_all(&path).await.map_err(|error| {
-                OrchestratorError::InvalidTask {
-                    task_id: root.to_owned(),
-                    message: format!(
-                        "cannot remove the stale base worktree {}: {error}",
-                        path.display()
-                    ),
-                }
-            })?;
-        }
-    }
+    remove_worktree_dir(repo, &path, root).await?;
     let base = fork_point(repo, root).await?;
     repo.vcs
         .add_worktree(

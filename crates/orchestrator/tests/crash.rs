@@ -94,6 +94,7 @@ async fn sigkill_after_saved_steps_then_resume() {
             .env(OFFSET_ENV, ((round + 1) * 10).to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
             .spawn()
             .unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(120);

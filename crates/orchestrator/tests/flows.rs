@@ -461,3 +461,34 @@ async fn the_loop_survives_a_failing_store_and_raises_a_critical_alert() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_agent_fails_its_task_and_the_worker_goes_on() {
+    let world = World::new();
+    let store = world.store(Arc::new(SystemClock)).await;
+    let mut settings = settings();
+    settings.max_task_attempts = 1;
+    let (orchestrator, _, _) = world
+        .orchestrator(&store, agents(&[Role::Product]), settings, false)
+        .await;
+    let boom = orchestrator.submit(research("Boom"), None).await.unwrap();
+    let fine = orchestrator.submit(research("Fine"), None).await.unwrap();
+    let summary = orchestrator.run_once(RunLimits::default()).await.unwrap();
+    assert_eq!(
+        (summary.completed, summary.dead_lettered),
+        (1, 1),
+        "{summary:?}"
+    );
+    let failed = store.get(&boom).await.unwrap().unwrap();
+    assert_eq!(failed.status, TaskStatus::DeadLetter);
+    assert!(
+        failed
+            .last_error
+            .unwrap()
+            .contains("panicked: scripted panic in Boom")
+    );
+    assert_eq!(
+        store.get(&fine).await.unwrap().unwrap().status,
+        TaskStatus::Completed
+    );
+}

@@ -271,3 +271,59 @@ async fn aborted_runs_resume_after_lease_expiry() {
     );
     git(&world.work, &["fsck", "--strict"]);
 }
+
+/// Two features at once: the second release finds main moved by the first and lands as a
+/// real merge commit (two parents) carrying its pipeline's Task-Id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_features_land_as_a_merge_commit_on_main() {
+    if !require("git") || !require("cargo") {
+        return;
+    }
+    let world = World::new();
+    let store = world.store(Arc::new(SystemClock)).await;
+    let (orchestrator, _, _) = world
+        .orchestrator(&store, agents(&TDD_ROLES), settings(), true)
+        .await;
+    let first = orchestrator
+        .submit(feature("Add numbers"), None)
+        .await
+        .unwrap();
+    let second = orchestrator
+        .submit(feature("Add numbers again"), None)
+        .await
+        .unwrap();
+
+    let summary = orchestrator.run_once(RunLimits::default()).await.unwrap();
+
+    assert_eq!(
+        (summary.completed, summary.merged, summary.deployed),
+        (10, 2, 2),
+        "{summary:?}"
+    );
+    let merges = git(
+        &world.work,
+        &[
+            "log",
+            "main",
+            "--merges",
+            "--format=%H %(trailers:key=Task-Id,valueonly,separator=)",
+        ],
+    );
+    let merges: Vec<&str> = merges.lines().collect();
+    assert_eq!(merges.len(), 1, "{merges:?}");
+    let roots = [first.as_str(), second.as_str()];
+    assert!(
+        roots.iter().any(|root| merges[0].ends_with(root)),
+        "{merges:?} {roots:?}"
+    );
+    assert_eq!(
+        task_id_trailers(&world.work).len(),
+        5,
+        "2 QA, 2 developer commits and the merge"
+    );
+    assert_eq!(
+        git(&world.remote, &["rev-parse", "main"]),
+        git(&world.work, &["rev-parse", "main"])
+    );
+    git(&world.work, &["fsck", "--strict"]);
+}

@@ -216,6 +216,11 @@ impl Agent for ScriptedAgent {
     ) -> Result<TaskResult, AgentError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.think(ctx, &task.id).await?;
+        assert!(
+            !task.title.starts_with("Boom"),
+            "scripted panic in {}",
+            task.title
+        );
         if self
             .fail_titles
             .iter()
