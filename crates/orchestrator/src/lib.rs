@@ -71,7 +71,8 @@
 //! budget is used up, and when nothing is pending, running or retrying lets the CEO plan
 //! new root tasks towards the goal (`--goal` or `orchestrator.goal`). Every store operation
 //! has a 30 s limit, every step `task_timeout`; errors are logged, counted and backed off,
-//! never fatal.
+//! never fatal (three failed passes in a row raise a critical alert); a panicking step
+//! fails its attempt instead of taking its worker down.
 //!
 //! A task that fails for good is **escalated** to the CEO (whose planning turns it into
 //! delegated follow-ups), or without a CEO agent, failures of code steps to the Tech Lead,
@@ -93,7 +94,9 @@
 //! 3. Agent output that side effects depend on is saved before those side effects: QA's test
 //!    files (`tests/authored`) before the red check and commit; the Developer's result
 //!    (`implementation/<n>/authored`) before the gate and commit. Files live in the task's
-//!    own worktree, reused after a restart.
+//!    own worktree, reused after a restart once its creation was recorded (`worktree`); a
+//!    worktree whose creation a crash interrupted is removed and made again. The gate's base
+//!    worktree is scratch space and is rebuilt for every gate run.
 //! 4. Commits carry the step record's id as `Task-Id` trailer: agentd-vcs does not commit
 //!    a `Task-Id` twice. The merge is saved (`release/merge`) before the deployment; a
 //!    replayed merge is "already up to date". Deployments are keyed by the pipeline root in
