@@ -635,9 +635,20 @@ impl Shared {
         // Health: queue depths and budget.
         let counts = timed("count tasks", STORE_TIMEOUT, self.tasks.counts()).await?;
         let mut active = 0;
+        // The store lists only non-zero counts: every status of every role seen is set, so
+        // a queue that emptied reads 0 instead of its last depth.
+        let roles: std::collections::BTreeSet<&str> =
+            counts.iter().map(|c| c.role.as_str()).collect();
+        for role in roles {
+            for status in TaskStatus::ALL {
+                let count = counts
+                    .iter()
+                    .find(|c| c.role == role && c.status == status)
+                    .map_or(0, |c| c.count);
+                self.metrics.set_queue_depth(role, status.as_str(), count);
+            }
+        }
         for count in &counts {
-            self.metrics
-                .set_queue_depth(&count.role, count.status.as_str(), count.count);
             if matches!(
                 count.status,
                 TaskStatus::Pending | TaskStatus::Running | TaskStatus::Retrying

@@ -379,6 +379,18 @@ async fn daemon_stops_gracefully_on_shutdown() {
     }
     let status = orchestrator.status().await.unwrap();
     assert_eq!(status.queues["product"]["completed"], 1);
+    // The metrics follow the queue: pending went back to 0 after the pass that saw it empty.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let metrics = orchestrator.metrics().encode().unwrap();
+        if metrics.contains("agentd_queue_depth{role=\"product\",status=\"completed\"} 1")
+            && metrics.contains("agentd_queue_depth{role=\"product\",status=\"pending\"} 0")
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     stop.send(true).unwrap();
     let summary = tokio::time::timeout(std::time::Duration::from_secs(10), daemon)
         .await
