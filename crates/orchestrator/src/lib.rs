@@ -118,8 +118,9 @@
 //! (`per_day_usd`). A call that would exceed one is not sent: it fails with an
 //! [`agentd_llm::LlmError::Http`] of status [`BUDGET_DENIED_STATUS`] (402), a budget alert
 //! is raised, and the orchestrator dead-letters the task with "paused by budget" (no
-//! escalation: that would spend more); a daily denial also pauses all claiming until the
-//! next UTC day. A call to a model without a price is denied unless `allow_unpriced`.
+//! escalation: that would spend more); an agent's daily denial also pauses that agent's
+//! queue, and a global daily denial all claiming, until the next UTC day (a drain then
+//! returns with the paused work still queued). A call to a model without a price is denied unless `allow_unpriced`.
 //! Otherwise the worst case is reserved and persisted (memory agent
 //! [`BUDGET_MEMORY_AGENT`], keys `day/<date>`, `agent/<name>/<date>`, `task/<root>`), the
 //! call is made, and the reservation is settled to the real cost of the response's usage.

@@ -199,6 +199,8 @@ pub(crate) struct Shared {
     summary: Mutex<RunSummary>,
     paused_by_budget: AtomicBool,
     pause_day: Mutex<Option<String>>,
+    /// Queues whose agent used up its daily budget, with the UTC day.
+    paused_queues: Mutex<BTreeMap<String, String>>,
     processed: AtomicU64,
     goal: Mutex<Option<String>>,
 }
@@ -275,6 +277,7 @@ impl TaskOrchestrator {
                 summary: Mutex::new(RunSummary::default()),
                 paused_by_budget: AtomicBool::new(false),
                 pause_day: Mutex::new(None),
+                paused_queues: Mutex::new(BTreeMap::new()),
                 processed: AtomicU64::new(0),
                 goal: Mutex::new(goal),
             }),
@@ -553,6 +556,22 @@ impl Shared {
         self.paused_by_budget.store(true, Ordering::Relaxed);
     }
 
+    /// Whether `queue`'s agent is paused by its daily budget today (by the budget's clock).
+    fn queue_paused(&self, queue: &str) -> bool {
+        let Some(book) = &self.budget else {
+            return false;
+        };
+        let mut paused = lock(&self.paused_queues);
+        match paused.get(queue) {
+            Some(day) if *day == book.today() => true,
+            Some(_) => {
+                paused.remove(queue);
+                false
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn has_agent(&self, role: &Role) -> bool {
         self.agents.contains_key(role.as_str())
     }
@@ -649,10 +668,9 @@ impl Shared {
             }
         }
         for count in &counts {
-            if matches!(
-                count.status,
-                TaskStatus::Pending | TaskStatus::Running | TaskStatus::Retrying
-            ) {
+            let waiting = matches!(count.status, TaskStatus::Pending | TaskStatus::Retrying);
+            // Work waiting for an agent paused by its budget does not keep a drain going.
+            if count.status == TaskStatus::Running || (waiting && !self.queue_paused(&count.role)) {
                 active += count.count;
             }
         }
@@ -986,7 +1004,10 @@ impl Worker {
             let over_limit = self
                 .max_tasks
                 .is_some_and(|max| self.shared.processed.load(Ordering::Relaxed) >= max);
-            if over_limit || self.shared.paused_by_budget.load(Ordering::Relaxed) {
+            if over_limit
+                || self.shared.paused_by_budget.load(Ordering::Relaxed)
+                || self.shared.queue_paused(&self.queue)
+            {
                 self.idle().await;
                 continue;
             }
@@ -1144,10 +1165,20 @@ impl Worker {
                         denial: denial.clone(),
                     }
                     .to_string();
-                    if denial.scope() == "day"
-                        && let Some(book) = &self.shared.budget
-                    {
-                        self.shared.pause_for_budget(&book.today());
+                    if let Some(book) = &self.shared.budget {
+                        match &denial {
+                            BudgetDenial::Day { .. } => self.shared.pause_for_budget(&book.today()),
+                            BudgetDenial::Agent { agent, .. } => {
+                                // Every queue this agent serves waits for the next UTC day.
+                                let mut paused = lock(&self.shared.paused_queues);
+                                for (queue, served_by) in &self.shared.agents {
+                                    if served_by.name() == agent {
+                                        paused.insert(queue.clone(), book.today());
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
                     }
                     lock(&self.shared.summary).budget_stops.push(denial);
                     // Dead-lettered without escalation: asking another agent would spend more.

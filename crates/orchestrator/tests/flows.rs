@@ -504,3 +504,65 @@ async fn a_panicking_agent_fails_its_task_and_the_worker_goes_on() {
         TaskStatus::Completed
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_budget_pauses_only_that_agents_queue() {
+    let world = World::new();
+    let store = world.store(Arc::new(SystemClock)).await;
+    let mut settings = settings();
+    // Room for one Product call (worst case ~$0.000606, settled at $0.000045), not two.
+    settings.budget.per_agent_usd = Some(0.00062);
+    let (orchestrator, _, _) = world
+        .orchestrator(
+            &store,
+            agents(&[Role::Product, Role::Security]),
+            settings,
+            false,
+        )
+        .await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(
+            orchestrator
+                .submit(research(&format!("Research {n}")), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut audit = research("Audit");
+    audit.assigned_roles = vec![Role::Security];
+    let audit = orchestrator.submit(audit, None).await.unwrap();
+
+    let summary = orchestrator.run_once(RunLimits::default()).await.unwrap();
+
+    assert!(
+        matches!(summary.budget_stops.as_slice(), [BudgetDenial::Agent { agent, .. }] if agent == "product"),
+        "{summary:?}"
+    );
+    let statuses: Vec<TaskStatus> = futures_status(&store, &ids).await;
+    assert_eq!(
+        statuses,
+        [
+            TaskStatus::Completed,
+            TaskStatus::DeadLetter,
+            TaskStatus::Pending
+        ]
+    );
+    assert_eq!(
+        store.get(&audit).await.unwrap().unwrap().status,
+        TaskStatus::Completed,
+        "security has its own budget"
+    );
+    assert!(
+        !summary.stopped_by_budget,
+        "only the product agent is paused"
+    );
+}
+
+async fn futures_status(store: &agentd_memory::SqliteStore, ids: &[String]) -> Vec<TaskStatus> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(store.get(id).await.unwrap().unwrap().status);
+    }
+    out
+}
