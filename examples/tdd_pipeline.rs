@@ -6,7 +6,11 @@
 //! cargo run -p agentd --example tdd_pipeline -- --dir /tmp/run1    # in a directory of your choice
 //! cargo run -p agentd --example tdd_pipeline -- --record           # re-record examples/tdd/cassette.jsonl
 //! cargo run -p agentd --example tdd_pipeline -- --live --config my.yaml   # a real provider, recorded
+//! cargo run -p agentd --example tdd_pipeline -- --replay --config my.yaml  # that recording, offline
 //! ```
+//!
+//! `--live` records to `tdd-live.cassette.jsonl` (or `--cassette FILE`); `--replay` with the
+//! same `--config` and cassette replays it without a key or network.
 //!
 //! Every run writes a fresh directory (default `target/agentd-demo/run-<time>`): the seed
 //! crate `calc` on `main`, a bare `origin`, and the `agentd.yaml` used, so the same
@@ -32,6 +36,7 @@ fn parse_args() -> Result<Args, String> {
     let mut dir = None;
     let mut record = false;
     let mut live = false;
+    let mut replay = false;
     let mut config = None;
     let mut cassette = None;
     let mut args = std::env::args().skip(1);
@@ -41,20 +46,24 @@ fn parse_args() -> Result<Args, String> {
             "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
             "--record" => record = true,
             "--live" => live = true,
+            "--replay" => replay = true,
             "--config" => config = Some(PathBuf::from(value("--config")?)),
             "--cassette" => cassette = Some(PathBuf::from(value("--cassette")?)),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    let source = match (record, live, config) {
-        (false, false, None) => LlmSource::Replay,
-        (true, false, None) => LlmSource::Record(demo::shipped_cassette()),
-        (false, true, Some(config)) => LlmSource::Live {
-            config,
-            cassette: cassette.unwrap_or_else(|| PathBuf::from("tdd-live.cassette.jsonl")),
-        },
-        (false, true, None) => return Err(format!("--live needs --config FILE\n{USAGE}")),
+    let cassette =
+        std::path::absolute(cassette.unwrap_or_else(|| PathBuf::from("tdd-live.cassette.jsonl")))
+            .map_err(|e| format!("--cassette: {e}"))?;
+    let source = match (record, live, replay, config) {
+        (false, false, false, None) => LlmSource::Replay,
+        (true, false, false, None) => LlmSource::Record(demo::shipped_cassette()),
+        (false, true, false, Some(config)) => LlmSource::Live { config, cassette },
+        (false, false, true, Some(config)) => LlmSource::ReplayLive { config, cassette },
+        (false, true, false, None) | (false, false, true, None) => {
+            return Err(format!("--live and --replay need --config FILE\n{USAGE}"));
+        }
         _ => return Err(USAGE.to_owned()),
     };
     Ok(Args { dir, source })
@@ -97,6 +106,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "provider of {}, recording to {}",
             config.display(),
             cassette.display()
+        ),
+        LlmSource::ReplayLive { config, cassette } => format!(
+            "replaying {} with the llm settings of {}",
+            cassette.display(),
+            config.display()
         ),
     };
     println!("agentd TDD pipeline in {} ({mode})", dir.root.display());

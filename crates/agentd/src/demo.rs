@@ -73,11 +73,19 @@ pub enum LlmSource {
     /// cassette, which is truncated first. This is how the shipped cassette is made.
     Record(PathBuf),
     /// The provider of a user's config (its `llm` section, key included), recording every
-    /// exchange to `cassette`, which then replays offline.
+    /// exchange to `cassette`, which then replays offline with [`LlmSource::ReplayLive`].
     Live {
         /// The user's `agentd.yaml`.
         config: PathBuf,
         /// Where to record.
+        cassette: PathBuf,
+    },
+    /// Offline again: replays a cassette recorded by [`LlmSource::Live`] with the same
+    /// config (its model and parameters, which the recorded requests carry).
+    ReplayLive {
+        /// The user's `agentd.yaml` the recording was made with.
+        config: PathBuf,
+        /// The recorded cassette.
         cassette: PathBuf,
     },
 }
@@ -311,6 +319,16 @@ async fn run_job(
                 "--live needs a config whose llm.provider is a real provider, not replay"
             );
             config.llm = user.llm;
+            config.llm.cassette = Some(cassette.clone());
+            config.llm.cache_ttl_s = 0;
+            None
+        }
+        LlmSource::ReplayLive {
+            config: user,
+            cassette,
+        } => {
+            config.llm = Config::load(user)?.llm;
+            config.llm.provider = agentd_llm::ProviderKind::Replay;
             config.llm.cassette = Some(cassette.clone());
             config.llm.cache_ttl_s = 0;
             None

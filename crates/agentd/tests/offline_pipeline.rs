@@ -339,6 +339,56 @@ async fn decision_pipeline_approves_and_builds_the_project_from_the_shipped_cass
     assert!(steps.contains_key("release"), "{steps:?}");
 }
 
+/// A live run (here the scripted backend behind a real OpenAI-compatible HTTP server on
+/// 127.0.0.1) records a cassette, which then replays offline in a fresh directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_run_records_a_cassette_that_replays_offline() {
+    let provider = scripted_provider();
+    let tmp = tempfile::tempdir().unwrap();
+    let user_config = tmp.path().join("my-agentd.yaml");
+    std::fs::write(
+        &user_config,
+        format!(
+            "llm:\n  provider: openai_compatible\n  base_url: http://{provider}\n  \
+             model: gpt-4o-mini\n  temperature: 0.3\n  max_tokens: 2000\n"
+        ),
+    )
+    .unwrap();
+    let cassette = tmp.path().join("live.cassette.jsonl");
+    let live = demo::prepare(&tmp.path().join("live"), &demo::shipped_cassette()).unwrap();
+    let outcome = demo::run(
+        &live,
+        &LlmSource::Live {
+            config: user_config.clone(),
+            cassette: cassette.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    demo::check_outcome(&outcome).unwrap();
+    demo::verify(&live).unwrap();
+    let recorded = std::fs::read_to_string(&cassette).unwrap();
+    assert_eq!(recorded.lines().count(), 11, "every call is recorded");
+    assert!(
+        recorded.contains("\"temperature\":0.3"),
+        "the live settings are recorded"
+    );
+
+    let offline = demo::prepare(&tmp.path().join("offline"), &demo::shipped_cassette()).unwrap();
+    let outcome = demo::run(
+        &offline,
+        &LlmSource::ReplayLive {
+            config: user_config,
+            cassette,
+        },
+    )
+    .await
+    .unwrap();
+    demo::check_outcome(&outcome).unwrap();
+    assert_eq!(outcome.llm.failed_requests, 0);
+    demo::verify(&offline).unwrap();
+}
+
 /// The README's other form: the real binary on a prepared directory, offline.
 #[test]
 fn the_agentd_binary_replays_the_pipeline_offline() {
