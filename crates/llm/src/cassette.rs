@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint::{fingerprint, normalized_fingerprint};
+use crate::fingerprint::{fingerprint, mask_volatile, normalized_fingerprint};
 use crate::{
     ApiKey, CallLabels, ChatRequest, ChatResponse, ChatStream, LlmClient, LlmError, Message,
     ProbeReport, StreamEvent,
@@ -329,8 +329,12 @@ fn differences(recorded: &ChatRequest, wanted: &ChatRequest) -> Vec<String> {
             .zip(&wanted.messages)
             .position(|(a, b)| a != b)
             .unwrap_or_else(|| recorded.messages.len().min(wanted.messages.len()));
+        let snippet = match (recorded.messages.get(first), wanted.messages.get(first)) {
+            (Some(a), Some(b)) => first_difference(&message_text(a), &message_text(b)),
+            _ => String::new(),
+        };
         diffs.push(format!(
-            "messages from [{first}] ({} recorded vs {} now)",
+            "messages from [{first}] ({} recorded vs {} now){snippet}",
             recorded.messages.len(),
             wanted.messages.len()
         ));
@@ -354,6 +358,38 @@ fn differences(recorded: &ChatRequest, wanted: &ChatRequest) -> Vec<String> {
         ));
     }
     diffs
+}
+
+fn message_text(message: &Message) -> String {
+    match message {
+        Message::User { content } | Message::Tool { content, .. } => content.clone(),
+        Message::Assistant {
+            content,
+            tool_calls,
+        } => {
+            format!(
+                "{content}{}",
+                serde_json::to_string(tool_calls).unwrap_or_default()
+            )
+        }
+    }
+}
+
+/// Where two texts first differ once volatile parts are masked: `: "…recorded…" vs "…now…"`.
+fn first_difference(recorded: &str, now: &str) -> String {
+    let (a, b) = (mask_volatile(recorded), mask_volatile(now));
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let Some(at) = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)) else {
+        return String::new();
+    };
+    let window = |text: &[char]| -> String {
+        let start = at.saturating_sub(30);
+        let end = (at + 50).min(text.len());
+        text.get(start..end)
+            .map(|s| s.iter().collect())
+            .unwrap_or_default()
+    };
+    format!(", first at char {at}: {:?} vs {:?}", window(&a), window(&b))
 }
 
 #[async_trait]

@@ -451,8 +451,18 @@ pub(crate) fn stable_text(text: &str, root: &std::path::Path) -> String {
     static DURATION: std::sync::LazyLock<Option<regex::Regex>> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"\b\d+(\.\d+)?(ms|s)\b").ok());
     let root = root.to_string_lossy();
+    // cargo prints these only when another cargo holds a lock: machine load, not the
+    // project. Left in, they make a prompt differ between two runs of the same work.
+    let text: String = text
+        .split_inclusive('\n')
+        .filter(|line| {
+            !line
+                .trim_start()
+                .starts_with("Blocking waiting for file lock")
+        })
+        .collect();
     let text = if root.is_empty() {
-        text.to_owned()
+        text
     } else {
         text.replace(root.as_ref(), ".")
     };
@@ -550,6 +560,16 @@ mod tests {
             "./test_calc.py:4: AssertionError\n1 failed in <time> (<time> setup)"
         );
         assert_eq!(stable_text("assert 15 == 5", root), "assert 15 == 5");
+        let busy = "    Blocking waiting for file lock on package cache\n   Compiling calc v0.1.0\nerror[E0425]\n";
+        assert_eq!(
+            stable_text(busy, root),
+            "   Compiling calc v0.1.0\nerror[E0425]\n"
+        );
+        assert_eq!(
+            stable_text("a\n\nb\n", root),
+            "a\n\nb\n",
+            "other text is kept byte for byte"
+        );
     }
 
     #[test]
