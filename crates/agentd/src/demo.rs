@@ -812,12 +812,12 @@ fn compact(value: &Value) -> String {
         Value::Object(map) => map
             .iter()
             .filter(|(_, v)| !v.is_object() && !v.is_array())
-            .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    v.as_str()
-                        .map_or_else(|| v.to_string(), |s| short(s).to_owned())
-                )
+            .map(|(k, v)| match (k.as_str(), v.as_str()) {
+                ("head" | "revision" | "base" | "commit" | "id", Some(id)) => {
+                    format!("{k}={}", short(id))
+                }
+                (_, Some(text)) => format!("{k}={text}"),
+                (_, None) => format!("{k}={v}"),
             })
             .collect::<Vec<_>>()
             .join(" "),
