@@ -392,6 +392,23 @@ async fn a_live_run_records_a_cassette_that_replays_offline() {
     demo::verify(&offline).unwrap();
 }
 
+/// Running a finished directory again does nothing: the CEO sees the task done and plans
+/// no new work; nothing is committed, merged or deployed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_a_finished_directory_again_adds_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cassette = tmp.path().join("recorded.jsonl");
+    let dir = demo::prepare(&tmp.path().join("run"), &cassette).unwrap();
+    let source = LlmSource::Record(cassette);
+    demo::check_outcome(&demo::run(&dir, &source).await.unwrap()).unwrap();
+    let first = demo::verify(&dir).unwrap();
+    let again = demo::run(&dir, &source).await.unwrap();
+    assert_eq!(again.summary.generated, 0, "{:?}", again.summary);
+    assert_eq!((again.summary.merged, again.summary.deployed), (0, 0));
+    demo::check_outcome(&again).unwrap();
+    assert_eq!(demo::verify(&dir).unwrap(), first);
+}
+
 /// The README's other form: the real binary on a prepared directory, offline.
 #[test]
 fn the_agentd_binary_replays_the_pipeline_offline() {

@@ -10,7 +10,8 @@
 //!
 //! How it answers:
 //! - structured calls, by the schema name of [`ResponseFormat::JsonSchema`]: the CEO's
-//!   `generated_tasks` (one feature task) and `plan`, Product's `requirements`, QA's
+//!   `generated_tasks` (one feature task, or none once it is listed as done) and `plan`,
+//!   Product's `requirements`, QA's
 //!   `qa_tests` (a real test file), `self_validation` (valid, with a passing score),
 //!   `peer_review`, the Tech Lead's `code_review` (every criterion scored, approving) and
 //!   `commit_message`;
@@ -383,6 +384,10 @@ fn question(request: &ChatRequest) -> &str {
 
 fn structured(schema: &str, request: &ChatRequest) -> Result<String, LlmError> {
     let answer = match schema {
+        "generated_tasks" if goal_done(question(request)) => json!({
+            "tasks": [],
+            "reasoning": "The goal is done (the task is listed as done) and nothing is failing or pending: no new work."
+        }),
         "generated_tasks" => json!({
             "tasks": [{
                 "title": TASK_TITLE,
@@ -474,6 +479,16 @@ fn structured(schema: &str, request: &ChatRequest) -> Result<String, LlmError> {
         }
     };
     Ok(answer.to_string())
+}
+
+/// Whether the planning prompt lists the demo's task under "Done" (a run after the goal
+/// was reached, e.g. a restart after a crash at the very end): a good CEO then adds nothing.
+fn goal_done(prompt: &str) -> bool {
+    let done = prompt
+        .split_once("### Done")
+        .map(|(_, rest)| rest.split_once("###").map_or(rest, |(done, _)| done))
+        .unwrap_or_default();
+    done.contains(TASK_TITLE)
 }
 
 /// The criteria a V-team reviewer judges a proposal by, with its comment, by the role its
