@@ -570,22 +570,14 @@ fn scripted_provider() -> std::net::SocketAddr {
 ///   cassette in the run directory. A cassette cannot serve a resumed run: after a kill,
 ///   the prompts of the interrupted step carry what it logged before (tool calls,
 ///   attempts), which no recording contains; the scripted rules answer any state.
-/// - leases are short (`task_timeout: 5`), so that a task held by a killed process is
-///   reclaimed within seconds (the lease is `task_timeout`, at most 30 s). As that is also
-///   the time limit of a step, a step slowed down by a busy machine may time out: more
-///   attempts (8) keep such a retry from dead-lettering the task. Both are only timing;
-///   the state compared at the end is the same.
+/// - leases are short (`task_timeout: 4`), so that a task held by a killed process is
+///   reclaimed within seconds (the lease is `task_timeout`, at most 30 s).
 fn crash_dir(root: &Path, provider: std::net::SocketAddr) -> RunDir {
     let dir = demo::prepare(root, &root.join("llm.cassette.jsonl")).unwrap();
     let yaml = std::fs::read_to_string(&dir.config).unwrap();
-    assert!(
-        yaml.contains("task_timeout: 300")
-            && yaml.contains("max_task_attempts: 3")
-            && yaml.contains("  provider: replay\n")
-    );
+    assert!(yaml.contains("task_timeout: 300") && yaml.contains("  provider: replay\n"));
     let yaml = yaml
-        .replace("task_timeout: 300", "task_timeout: 5")
-        .replace("max_task_attempts: 3", "max_task_attempts: 8")
+        .replace("task_timeout: 300", "task_timeout: 4")
         .replace(
             "  provider: replay\n",
             &format!("  provider: openai_compatible\n  base_url: http://{provider}\n"),
