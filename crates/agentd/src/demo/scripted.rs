@@ -423,10 +423,11 @@ fn structured(schema: &str, request: &ChatRequest) -> Result<String, LlmError> {
         }),
         "qa_tests" => json!({
             "summary": "Integration tests of `*` in calc::eval: products, precedence over + and -, chains, overflow, a trailing operator.",
-            // No separate constraints: the requirements already state them, and a
-            // constraints file beside the tests would be handed to the tests-first gate as
-            // a test file (see /work/brief/blockers.md, 13:47).
-            "constraints": [],
+            "constraints": [
+                "the public API stays `calc::eval(&str) -> Result<i64, CalcError>`",
+                "no new error variants are needed: overflow is `CalcError::Overflow`, a missing operand `CalcError::MissingNumber`",
+                "no panics for any input"
+            ],
             "files": [{"path": TEST_FILE, "content": QA_TESTS}]
         }),
         "self_validation" => self_validation(),
