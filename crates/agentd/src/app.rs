@@ -48,6 +48,20 @@ impl App {
         with_repo: bool,
         backend: Option<Arc<dyn agentd_llm::LlmClient>>,
     ) -> anyhow::Result<App> {
+        let backends = Backends {
+            llm: backend,
+            ..Backends::default()
+        };
+        Self::open_with(config, with_repo, backends).await
+    }
+
+    /// [`App::open`] with any of the [`Backends`] replaced by your own implementations.
+    pub async fn open_with(
+        config: Config,
+        with_repo: bool,
+        backends: Backends,
+    ) -> anyhow::Result<App> {
+        let backend = backends.llm;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let data_dir = data_dir(&config);
         std::fs::create_dir_all(&data_dir)
@@ -83,7 +97,7 @@ impl App {
         };
         let client = budget.guard(llm.client(), defaults);
         let repo = if with_repo {
-            Some(repo_setup(&config, &data_dir).await?)
+            Some(repo_setup(&config, &data_dir, backends.vcs).await?)
         } else {
             None
         };
@@ -105,6 +119,16 @@ impl App {
             orchestrator: Arc::new(orchestrator),
         })
     }
+}
+
+/// Implementations of your own, used in place of the configured backends. `None` keeps
+/// the configured one.
+#[derive(Clone, Default)]
+pub struct Backends {
+    /// The LLM backend, wrapped in the configured stack (see [`App::open_with_backend`]).
+    pub llm: Option<Arc<dyn agentd_llm::LlmClient>>,
+    /// Version control for the repository, the task worktrees and the ci_cd deployer.
+    pub vcs: Option<Arc<dyn Vcs>>,
 }
 
 /// Where agentd keeps its own files (worktrees, deployment history): the directory of
@@ -157,8 +181,13 @@ fn agents(config: &Config) -> anyhow::Result<Vec<Arc<dyn agentd_agent_core::Agen
 
 /// The repository side of the TDD pipeline: opens (or initialises) the repository, keeps
 /// agentd's data directory out of `git status`, and builds the test runner and deployer.
-async fn repo_setup(config: &Config, data_dir: &Path) -> anyhow::Result<RepoSetup> {
-    let vcs: Arc<dyn Vcs> = Arc::new(GixVcs::new(VcsSettings::from(&config.git)));
+async fn repo_setup(
+    config: &Config,
+    data_dir: &Path,
+    vcs: Option<Arc<dyn Vcs>>,
+) -> anyhow::Result<RepoSetup> {
+    let vcs: Arc<dyn Vcs> =
+        vcs.unwrap_or_else(|| Arc::new(GixVcs::new(VcsSettings::from(&config.git))));
     let repo = config.file_system.git_repo_path().to_path_buf();
     std::fs::create_dir_all(&repo).with_context(|| format!("cannot create {}", repo.display()))?;
     if let Err(open_error) = vcs.open(&repo).await {
