@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
-const SECRET: &str = "sk-test-agentd-cli-0123456789";
+const SECRET: &str = "test-key-agentd-cli-0123456789";
 
 /// What the fake provider saw and how it should answer.
 #[derive(Default)]

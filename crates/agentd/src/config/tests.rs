@@ -235,10 +235,10 @@ fn relative_paths_are_relative_to_the_config_file() {
 #[test]
 fn the_api_key_never_shows_in_debug_output() {
     Jail::expect_with(|jail| {
-        jail.set_env("SECRET_FOR_TEST", "sk-test-0123456789abcdef");
+        jail.set_env("SECRET_FOR_TEST", "test-key-0123456789abcdef");
         let config = load(jail, "llm:\n  api_key: ${SECRET_FOR_TEST}\n").expect("config");
         let debug = format!("{config:?}");
-        assert!(!debug.contains("sk-test-0123456789abcdef"), "{debug}");
+        assert!(!debug.contains("test-key-0123456789abcdef"), "{debug}");
         assert!(debug.contains("***"), "{debug}");
         Ok(())
     });

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{Request, Response};
 
 /// The key every test configures; it must never show up anywhere.
-pub const SECRET: &str = "sk-test-SECRET-0123456789abcdef";
+pub const SECRET: &str = "test-key-SECRET-0123456789abcdef";
 
 pub fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
