@@ -203,6 +203,34 @@ async fn push_failures_are_typed_and_name_the_command() {
     assert!(matches!(err, VcsError::RevisionNotFound { .. }), "{err}");
 }
 
+/// The state a crash during `git worktree add` leaves: registered, locked, directory gone.
+#[tokio::test]
+async fn a_worktree_add_interrupted_by_a_crash_can_be_redone() {
+    if !git_available() {
+        return;
+    }
+    let dir = git_repo_with_commit(&[("a.txt", "a\n")]);
+    let repo = dir.path();
+    let trees = tempfile::tempdir().unwrap();
+    let path = trees.path().join("task-1");
+    let path_arg = path.to_str().unwrap();
+    git(repo, &["worktree", "add", "-b", "task/1", path_arg]);
+    git(
+        repo,
+        &["worktree", "lock", "--reason", "initializing", path_arg],
+    );
+    std::fs::remove_dir_all(&path).unwrap();
+    assert!(git(repo, &["worktree", "list", "--porcelain"]).contains("locked"));
+
+    let info = vcs()
+        .add_worktree(repo, &path, "task/1", None)
+        .await
+        .unwrap();
+    assert_eq!(info.branch, "task/1");
+    assert!(path.join("a.txt").exists());
+    assert!(!git(repo, &["worktree", "list", "--porcelain"]).contains("locked"));
+}
+
 #[tokio::test]
 async fn each_task_works_in_its_own_linked_worktree() {
     if !git_available() {

@@ -195,6 +195,14 @@ pub(crate) async fn add_worktree(
         })
         .await?;
     let path_arg = path.to_string_lossy();
+    if !path.exists() {
+        // A `git worktree add` interrupted by a crash leaves the worktree registered, locked
+        // ("initializing") and missing, and every later add of that path fails. Clearing
+        // it makes the add idempotent; prune only drops registrations whose directory is gone.
+        let _not_locked =
+            git_cli::run(vcs.settings(), repo, &["worktree", "unlock", &path_arg]).await;
+        git_cli::run(vcs.settings(), repo, &["worktree", "prune"]).await?;
+    }
     let args: Vec<&str> = if exists {
         vec!["worktree", "add", "--", &path_arg, branch]
     } else {
