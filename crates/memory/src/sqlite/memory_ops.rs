@@ -61,6 +61,28 @@ const DECISIONS: LogTable = LogTable {
 
 type LogRow = (i64, String, String, Value, DateTime<Utc>);
 
+fn activity_record((id, agent_name, activity, details, timestamp): LogRow) -> ActivityRecord {
+    ActivityRecord {
+        id,
+        agent_name,
+        activity,
+        details,
+        timestamp,
+    }
+}
+
+fn decision_record(
+    (id, agent_name, decision_type, decision_data, timestamp): LogRow,
+) -> DecisionRecord {
+    DecisionRecord {
+        id,
+        agent_name,
+        decision_type,
+        decision_data,
+        timestamp,
+    }
+}
+
 impl LogTable {
     fn append(
         &self,
@@ -244,36 +266,14 @@ impl MemoryStore for SqliteStore {
         let stored = self
             .write(move |conn| ACTIVITIES.append(conn, now, rows))
             .await?;
-        Ok(stored
-            .into_iter()
-            .map(
-                |(id, agent_name, activity, details, timestamp)| ActivityRecord {
-                    id,
-                    agent_name,
-                    activity,
-                    details,
-                    timestamp,
-                },
-            )
-            .collect())
+        Ok(stored.into_iter().map(activity_record).collect())
     }
 
     async fn query_activities(&self, query: LogQuery) -> Result<Vec<ActivityRecord>> {
         let rows = self
             .read(move |conn| ACTIVITIES.query(conn, &query))
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, agent_name, activity, details, timestamp)| ActivityRecord {
-                    id,
-                    agent_name,
-                    activity,
-                    details,
-                    timestamp,
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(activity_record).collect())
     }
 
     async fn append_decisions(&self, decisions: Vec<NewDecision>) -> Result<Vec<DecisionRecord>> {
@@ -291,34 +291,12 @@ impl MemoryStore for SqliteStore {
         let stored = self
             .write(move |conn| DECISIONS.append(conn, now, rows))
             .await?;
-        Ok(stored
-            .into_iter()
-            .map(
-                |(id, agent_name, decision_type, decision_data, timestamp)| DecisionRecord {
-                    id,
-                    agent_name,
-                    decision_type,
-                    decision_data,
-                    timestamp,
-                },
-            )
-            .collect())
+        Ok(stored.into_iter().map(decision_record).collect())
     }
 
     async fn query_decisions(&self, query: LogQuery) -> Result<Vec<DecisionRecord>> {
         let rows = self.read(move |conn| DECISIONS.query(conn, &query)).await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, agent_name, decision_type, decision_data, timestamp)| DecisionRecord {
-                    id,
-                    agent_name,
-                    decision_type,
-                    decision_data,
-                    timestamp,
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(decision_record).collect())
     }
 
     async fn purge_logs_before(&self, cutoff: DateTime<Utc>) -> Result<PurgeCounts> {
